@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type Case, names } from '@telecare/contracts';
+import { type Case, names, PAD_BROKEN_REASON } from '@telecare/contracts';
 import { openDc09Accounts } from '@telecare/gateway-dc09';
-import { Dc09Dialler } from '@telecare/simulators';
+import { Dc09Dialler, type DiallerOptions, dialerKey, encodeDc09Message } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dc09Account } from '../support/homes.ts';
@@ -41,13 +41,19 @@ async function home(account: string, key: string | null): Promise<{ residentId: 
   return { residentId: resident.id, serial };
 }
 
-async function dialler(account: string, transport: 'tcp' | 'udp', key?: string): Promise<Dc09Dialler> {
+async function dialler(
+  account: string,
+  transport: 'tcp' | 'udp',
+  key?: string,
+  pad?: DiallerOptions['pad'],
+): Promise<Dc09Dialler> {
   const d = new Dc09Dialler({
     host: platform.dc09.host,
     port: transport === 'tcp' ? platform.dc09.tcpPort : platform.dc09.udpPort,
     transport,
     account,
     ...(key ? { key: { value: key, encoding: 'hex' as const } } : {}),
+    ...(pad ? { pad } : {}),
   });
   await d.connect();
   diallers.push(d);
@@ -88,6 +94,32 @@ describe('a pendant press from a DC-09 disperser, to a helpline case', () => {
     expect((await d.sendSia([{ kind: 'sia', code: 'QA', zone: '01', area: '1' }])).reply).toBe('ACK');
     const opened = await openCaseOf(residentId);
     expect(opened).toMatchObject({ priority: 1, type: 'pendant.pressed' });
+  });
+});
+
+describe("a panel's fire alarm in a frame that broke the padding its panel has shown", () => {
+  it('becomes a P1 case whose reason says so, for the operator to handle it as a real alarm', async () => {
+    const key = '000102030405060708090A0B0C0D0E0F';
+    const { residentId } = await home('FA11', key);
+    const d = await dialler('FA11', 'tcp', key, { bytes: 'printable', fullBlock: true });
+    // Tests enough for the gateway to learn the panel pads with letters and digits (polls sent
+    // within one second are one message: its copies teach nothing).
+    for (let zone = 1; zone <= 8; zone++)
+      expect((await d.sendSia([{ kind: 'sia', code: 'RP', zone: String(zone) }])).reply).toBe('ACK');
+    // Then its firmware changes how it pads: a fire alarm padded with 8-bit bytes.
+    const fire = encodeDc09Message({
+      type: 'ADM-CID',
+      seq: 100,
+      account: 'FA11',
+      events: [{ kind: 'cid', qualifier: 1, code: '110', zone: '002' }],
+      at: new Date(),
+      key: dialerKey(key, 'hex'),
+      pad: { bytes: '8-bit', fullBlock: true },
+    });
+    expect((await d.sendRaw(fire))?.type).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect(opened).toMatchObject({ priority: 1, type: 'smoke.detected' });
+    expect(opened.because[0]?.reason).toContain(PAD_BROKEN_REASON);
   });
 });
 

@@ -66,20 +66,29 @@ const frame = (account: keyof typeof KEYS, seq: number, code: string, zone: numb
     key: dialerKey(KEYS[account], 'hex'),
   });
 
-/** Writes `frames` in one write on a connection of its own; resolves with the replies seen within `ms`. */
+/**
+ * Writes `frames` in one write on a connection of its own; resolves with the ACKs among its replies
+ * once every frame is answered (a reply is a line ending in CR), the gateway closes the connection,
+ * or `ms` passes. Waiting for the answers, not for a fixed time, keeps an ACK sent late on a busy
+ * machine from being stored but not counted.
+ */
 function pipeline(frames: Buffer[], ms: number): Promise<number> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port: gateway.dc09.tcpPort });
     let got = '';
-    socket.on('data', (chunk) => {
-      got += chunk.toString('latin1');
-    });
-    socket.on('error', () => undefined);
-    socket.once('connect', () => socket.write(Buffer.concat(frames)));
-    setTimeout(() => {
+    const done = () => {
+      clearTimeout(timer);
       socket.destroy();
       resolve(got.split('"*ACK"').length - 1);
-    }, ms);
+    };
+    const timer = setTimeout(done, ms);
+    socket.on('data', (chunk) => {
+      got += chunk.toString('latin1');
+      if (got.split('\r').length - 1 >= frames.length) done();
+    });
+    socket.on('close', done);
+    socket.on('error', () => undefined);
+    socket.once('connect', () => socket.write(Buffer.concat(frames)));
   });
 }
 
@@ -166,10 +175,12 @@ describe('one DC-09 account flooding valid frames', () => {
     expect(own).toBeDefined();
     expect(own).toBeLessThan(1_000);
     const acked = (await Promise.all(flood)).reduce((sum, count) => sum + count, 0);
+    // Every ACK is a stored event; a frame whose ACK came after the connection was given up may be
+    // stored too (a loaded machine), so the rate is held against what EVENTS holds.
+    const stored = await storedOf('test.periodic');
     const elapsedS = (performance.now() - started) / 1000;
-    const allowed = BURST + RATE * elapsedS + 1;
-    expect(acked).toBeLessThanOrEqual(allowed);
-    expect(await storedOf('test.periodic')).toBe(acked);
+    expect(acked).toBeLessThanOrEqual(stored);
+    expect(stored).toBeLessThanOrEqual(BURST + RATE * elapsedS + 1);
   });
 
   it('a flood of presses, each a new message, is held to the rate and the alarm reserve', async () => {

@@ -77,3 +77,12 @@ export const Dc09AccountEntry = z.object({
   updatedAt: z.iso.datetime({ offset: true }),
 });
 export type Dc09AccountEntry = z.infer<typeof Dc09AccountEntry>;
+
+/**
+ * What an alert raised from a life-critical alarm the DC-09 gateway took from a frame whose pad
+ * broke the style its account's panel has shown (the event's `data.padBroken`) says after its
+ * reason. Such a frame may be one altered on the way, but a real fall or fire sent after the
+ * panel's firmware changed how it pads looks the same: the operator answers it as any alarm.
+ */
+export const PAD_BROKEN_REASON =
+  "came in a frame that broke its panel's usual padding (a firmware change, or a frame altered on the way): handle it as a real alarm";

@@ -77,6 +77,12 @@ export const TelecareEvent = z.object({
    * device and lets no cancel close it, so a stolen login cannot hide a real alarm behind its own.
    */
   unexpectedkind: z.literal(true).optional(),
+  /**
+   * The type's fields (`EVENT_DATA_SCHEMAS` for a device's), then what the gateway adds: a DC-09
+   * frame's zone, area, modifiers and text, and `padBroken` (the rule broken) on a life-critical
+   * alarm taken from a frame whose pad broke the style its panel has shown, which triage says in
+   * the alert's reason (`PAD_BROKEN_REASON`).
+   */
   data: z.record(z.string(), z.unknown()),
 });
 export type TelecareEvent = z.infer<typeof TelecareEvent>;

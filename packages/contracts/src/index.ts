@@ -19,6 +19,7 @@ export {
   Dc09AccountId,
   Dc09CodeOverrides,
   Dc09KeyEncoding,
+  PAD_BROKEN_REASON,
 } from './dc09.ts';
 export {
   DeadLetter,

@@ -98,6 +98,12 @@ export interface ConsumerLoopOptions<T> {
    * leader stores the message.
    */
   readonly retryOnLeaderOf?: readonly string[];
+  /**
+   * What else ends the wait of a message tried again in hand, called as the wait begins: its
+   * `ready` resolving (a dependency the handler needs answers again: triage's Redis) tries it at
+   * once rather than after the rest of its `retryDelay`; `cancel` once the wait ended otherwise.
+   */
+  readonly retrySooner?: () => { readonly ready: Promise<void>; cancel(): void };
   /** Messages in hand at once over all lanes (1 unless said). */
   readonly concurrency?: number;
   /** Messages asked for per pull; `concurrency` unless said. */
@@ -362,8 +368,16 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
       { err, subject: msg.subject, seq: msg.seq, attempt, retryInMs: delay },
       'message failed for the moment; tried again in hand',
     );
-    // Ended early by a stop, or by a new leader of a stream the handler stores to.
-    await (retryElections?.sleep(delay, stopped.signal) ?? sleep(delay, stopped.signal));
+    // Ended early by a stop, by a new leader of a stream the handler stores to, or `retrySooner`.
+    const sooner = options.retrySooner?.();
+    const woken = new AbortController();
+    void sooner?.ready.then(() => woken.abort());
+    const signal = sooner ? AbortSignal.any([stopped.signal, woken.signal]) : stopped.signal;
+    try {
+      await (retryElections?.sleep(delay, signal) ?? sleep(delay, signal));
+    } finally {
+      sooner?.cancel();
+    }
   };
 
   /** Handles and settles one decoded message: ack, or the error policy. */

@@ -18,9 +18,9 @@ export const REDIS_CONNECT_TIMEOUT_MS = 10_000;
  * Redis holds only rebuildable state. A command issued while disconnected is queued and fails once
  * the client has failed to reconnect a few times (`maxRetriesPerRequest`: 2 to 6 s with the capped
  * backoff), so a handler can nak and retry and a write sent as Redis comes back still lands; a
- * caller that must not wait that long for a read known to fail keeps a breaker of its own (triage's
- * `RedisAway`). Connected to a Redis that does not answer, a command fails within
- * REDIS_COMMAND_TIMEOUT_MS. The client reconnects with capped backoff. The first connection fails (a `TransientError`, for
+ * caller that must not wait that long for a command known to fail keeps a breaker of its own
+ * (triage's `RedisAway`, which also finds a Redis that stopped answering within about a second).
+ * Connected to a Redis that does not answer, a command fails within REDIS_COMMAND_TIMEOUT_MS. The client reconnects with capped backoff. The first connection fails (a `TransientError`, for
  * the supervisor to start the service again) when Redis has not answered within
  * REDIS_CONNECT_TIMEOUT_MS.
  */

@@ -280,6 +280,49 @@ describe.concurrent('the consumer loop on a real JetStream consumer', () => {
     }
   });
 
+  it('retrySooner: a message waiting in hand for its next try is tried as soon as it resolves, not after its delay', async () => {
+    const name = await durable(jsm, n, 'sooner');
+    let answers = false;
+    let back: () => void = () => {};
+    const waits: Array<{ cancelled: boolean }> = [];
+    let handledAt = 0;
+    const running = loop(
+      name,
+      async () => {
+        if (!answers) throw new TransientError('a dependency is away');
+        handledAt = performance.now();
+      },
+      {
+        retryInPlace: true,
+        retryDelay: () => 60_000,
+        retrySooner: () => {
+          const wait = { cancelled: false };
+          waits.push(wait);
+          return {
+            ready: new Promise<void>((resolve) => {
+              back = resolve;
+            }),
+            cancel: () => {
+              wait.cancelled = true;
+            },
+          };
+        },
+      },
+    );
+    try {
+      await js.publish(subject(name, 'a'), JSON.stringify({ key: 'a', i: 0 }));
+      await waitFor(() => waits.length === 1, { timeoutMs: 10_000, what: 'the first try failed' });
+      answers = true;
+      const woken = performance.now();
+      back();
+      await waitFor(() => handledAt > 0, { timeoutMs: 10_000, what: 'the message tried again' });
+      expect(handledAt - woken).toBeLessThan(1_000);
+      expect(waits).toEqual([{ cancelled: true }]);
+    } finally {
+      await running.stop();
+    }
+  });
+
   it('retryInPlace as a choice per failure: one message failing on its own is handed back, and its key goes on', async () => {
     const name = await durable(jsm, n, 'inplacechoice');
     const seen: number[] = [];

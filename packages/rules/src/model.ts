@@ -545,6 +545,11 @@ export const RecentEvent = z.object({
    */
   unexpectedKind: z.literal(true).optional(),
   /**
+   * A life-critical alarm the DC-09 gateway took from a frame whose pad broke the style its panel
+   * has shown (the event's `data.padBroken`): an alert raised from it, now or decided later, says so.
+   */
+  padBroken: z.literal(true).optional(),
+  /**
    * The event happened at this home, which its device has since left (the event's `movedat`): an
    * alert a timed rule decides from it later says so too.
    */

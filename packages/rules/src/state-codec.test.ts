@@ -22,8 +22,11 @@ const RHYTHM_KEYS = Object.keys(initialRhythm('2026-11-22'));
 const STATE_KEYS = Object.keys(initialState(RESIDENT));
 const START = Date.parse('2026-11-22T06:00:00.000Z');
 
-/** Type, kind, serial, location, and whether its kind does not report it (`unexpectedkind`). */
-const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined, boolean?]> = [
+/**
+ * Type, kind, serial, location, whether its kind does not report it (`unexpectedkind`), and whether
+ * it came in a frame whose pad broke its panel's style (`data.padBroken`).
+ */
+const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined, boolean?, boolean?]> = [
   ['motion', 'pir', 'PIR-1', 'kitchen'],
   ['motion', 'pir', 'PIR-2', undefined],
   ['bed.vacated', 'bed-sensor', 'BS-1', 'bedroom'],
@@ -40,7 +43,41 @@ const DEVICES: ReadonlyArray<[EventType, string, string, string | undefined, boo
   ['alarm.cancelled', 'pendant', 'PX-1', undefined],
   // A pull-cord pull from the pendant's login: the same device, another sender when stored.
   ['pullcord.pulled', 'pendant', 'PX-1', undefined, true],
+  // Alarms from frames whose pad broke the panel's style: the same devices, other senders when stored.
+  ['fall.detected', 'home-unit', 'HU-1', 'hall', false, true],
+  ['pullcord.pulled', 'pendant', 'PX-1', undefined, true, true],
 ];
+
+/** The event of `spec`'s device at `time`, a temperature reading from `celsius`. */
+function deviceEvent(
+  spec: { kind: number; offsetMs: number; test: boolean; id: string; alt?: boolean },
+  time: string,
+  celsius: number,
+) {
+  const [type, devicekind, subject, location, unexpected, padBroken] = DEVICES[
+    spec.kind % DEVICES.length
+  ] as (typeof DEVICES)[number];
+  return makeEvent({
+    type,
+    time,
+    subject,
+    devicekind,
+    residentid: RESIDENT,
+    deviceEventId: spec.id,
+    testmode: spec.test,
+    ...(location ? { location } : {}),
+    ...(unexpected ? { unexpectedkind: true as const } : {}),
+    ...(spec.alt ? { alttime: uncertain(spec.offsetMs) } : {}),
+    data:
+      type === 'temperature'
+        ? { celsius: celsius + (spec.offsetMs % 20) }
+        : type.startsWith('medication.')
+          ? { doseId: spec.offsetMs % 2 ? 'am' : 'pm' }
+          : padBroken
+            ? { padBroken: 'an 8-bit byte in the pad' }
+            : {},
+  });
+}
 
 /** The other instant an event's time could mean: an hour before, as in the hour repeated in autumn. */
 const uncertain = (offsetMs: number) => new Date(START + offsetMs - 3600_000).toISOString();
@@ -70,28 +107,8 @@ function stateAfter(
   const runner = new RulesRunner(ruleSet, { device: () => ({ supervisionIntervalS: 3600 }) });
   const sorted = [...specs].sort((a, b) => a.offsetMs - b.offsetMs);
   for (const spec of sorted) {
-    const [type, devicekind, subject, location, unexpected] = DEVICES[
-      spec.kind % DEVICES.length
-    ] as (typeof DEVICES)[number];
     const time = new Date(START + spec.offsetMs).toISOString();
-    const event = makeEvent({
-      type,
-      time,
-      subject,
-      devicekind,
-      residentid: RESIDENT,
-      deviceEventId: spec.id,
-      testmode: spec.test,
-      ...(location ? { location } : {}),
-      ...(unexpected ? { unexpectedkind: true as const } : {}),
-      ...(spec.alt ? { alttime: uncertain(spec.offsetMs) } : {}),
-      data:
-        type === 'temperature'
-          ? { celsius: 12 + (spec.offsetMs % 20) }
-          : type.startsWith('medication.')
-            ? { doseId: spec.offsetMs % 2 ? 'am' : 'pm' }
-            : {},
-    });
+    const event = deviceEvent(spec, time, 12);
     runner.event(event, Date.parse(time));
   }
   return runner.states.get(RESIDENT) ?? initialState(RESIDENT);
@@ -371,28 +388,8 @@ function throughList(
       timers = applyTimers(timers, ticked.timers);
       step(ticked.state);
     }
-    const [type, devicekind, subject, location, unexpected] = DEVICES[
-      spec.kind % DEVICES.length
-    ] as (typeof DEVICES)[number];
     const time = new Date(START + spec.offsetMs).toISOString();
-    const event = makeEvent({
-      type,
-      time,
-      subject,
-      devicekind,
-      residentid: RESIDENT,
-      deviceEventId: spec.id,
-      testmode: spec.test,
-      ...(location ? { location } : {}),
-      ...(unexpected ? { unexpectedkind: true as const } : {}),
-      ...(spec.alt ? { alttime: uncertain(spec.offsetMs) } : {}),
-      data:
-        type === 'temperature'
-          ? { celsius: 12.5 + (spec.offsetMs % 20) }
-          : type.startsWith('medication.')
-            ? { doseId: spec.offsetMs % 2 ? 'am' : 'pm' }
-            : {},
-    });
+    const event = deviceEvent(spec, time, 12.5);
     const result = evaluate(
       state,
       { kind: 'event', event, now, device: { supervisionIntervalS: 3600 } },

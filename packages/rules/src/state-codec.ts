@@ -29,24 +29,24 @@ function unpackId(stored: string): string {
 
 /**
  * [serial, device kind, location or null, test mode 0/1], then 1 for a sender of alarms its kind
- * does not report (`unexpectedKind`: the same device's other events are another sender).
+ * does not report (`unexpectedKind`), then 1 for a sender of alarms taken from frames whose pad
+ * broke its panel's style (`padBroken`; the flag before it 0 where it is not set): the same
+ * device's other events are another sender.
  */
+const Flag = z.union([z.literal(0), z.literal(1)]);
+const SenderBase = [z.string(), z.string(), z.string().nullable(), Flag] as const;
 const Sender = z.union([
-  z.tuple([z.string(), z.string(), z.string().nullable(), z.union([z.literal(0), z.literal(1)])]),
-  z.tuple([
-    z.string(),
-    z.string(),
-    z.string().nullable(),
-    z.union([z.literal(0), z.literal(1)]),
-    z.literal(1),
-  ]),
+  z.tuple([...SenderBase]),
+  z.tuple([...SenderBase, z.literal(1)]),
+  z.tuple([...SenderBase, Flag, z.literal(1)]),
 ]);
 type Sender = z.infer<typeof Sender>;
 
-const senderOf = (entry: RecentEvent): Sender =>
-  entry.unexpectedKind
-    ? [entry.serial, entry.deviceKind, entry.location ?? null, entry.testMode ? 1 : 0, 1]
-    : [entry.serial, entry.deviceKind, entry.location ?? null, entry.testMode ? 1 : 0];
+function senderOf(entry: RecentEvent): Sender {
+  const base = [entry.serial, entry.deviceKind, entry.location ?? null, entry.testMode ? 1 : 0] as const;
+  if (entry.padBroken) return [...base, entry.unexpectedKind ? 1 : 0, 1];
+  return entry.unexpectedKind ? [...base, 1] : [...base];
+}
 
 /**
  * [id, type index, ms since the event before (the first: epoch ms), sender index, celsius or null,
@@ -213,6 +213,7 @@ function expand(stored: StoredState): ResidentState {
       celsius: celsius ?? undefined,
       doseId: doseId ?? undefined,
       unexpectedKind: sender[4] === 1 ? true : undefined,
+      padBroken: sender[5] === 1 ? true : undefined,
       movedAt: movedAt ?? undefined,
       alttime: alttime ?? undefined,
       aheadMs,
@@ -387,11 +388,19 @@ const keyOf = (
   location: string | null | undefined,
   test: boolean,
   unexpected: boolean,
+  padBroken: boolean,
 ): string =>
-  `${serial}\u0000${kind}\u0000${test ? 1 : 0}${unexpected ? '!' : ''}${location == null ? '' : `\u0000${location}`}`;
+  `${serial}\u0000${kind}\u0000${test ? 1 : 0}${unexpected ? '!' : ''}${padBroken ? '#' : ''}${location == null ? '' : `\u0000${location}`}`;
 
 const senderKey = (entry: RecentEvent): string =>
-  keyOf(entry.serial, entry.deviceKind, entry.location, entry.testMode, entry.unexpectedKind === true);
+  keyOf(
+    entry.serial,
+    entry.deviceKind,
+    entry.location,
+    entry.testMode,
+    entry.unexpectedKind === true,
+    entry.padBroken === true,
+  );
 
 /** A growable copy of a layout's tables, copied only once something is added. */
 class Tables {
@@ -597,6 +606,7 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
     };
     if (sender[2] !== null) entry.location = sender[2];
     if (sender[4] === 1) entry.unexpectedKind = true;
+    if (sender[5] === 1) entry.padBroken = true;
     if (celsius !== undefined && celsius !== null) entry.celsius = celsius;
     if (doseId !== undefined && doseId !== null) entry.doseId = doseId;
     if (movedAt !== undefined && movedAt !== null) entry.movedAt = movedAt;
@@ -607,7 +617,10 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
   recent.sort(byTimeThenId);
   const typeIndex = new Map<EventType, number>(types.map((type, i) => [type, i]));
   const senderIndex = new Map<string, number>(
-    senders.map((sender, i) => [keyOf(sender[0], sender[1], sender[2], sender[3] === 1, sender[4] === 1), i]),
+    senders.map((sender, i) => [
+      keyOf(sender[0], sender[1], sender[2], sender[3] === 1, sender[4] === 1, sender[5] === 1),
+      i,
+    ]),
   );
   const state: ResidentState = {
     v: 2,

@@ -1,4 +1,4 @@
-import { type Alert, ambiguousTimeReason, type EventType } from '@telecare/contracts';
+import { type Alert, ambiguousTimeReason, type EventType, PAD_BROKEN_REASON } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
 import { evaluate } from './evaluate.ts';
@@ -135,3 +135,34 @@ describe.each(STORES)('an event whose time is uncertain, the state %s between in
     expect([...fall, ...cold].filter((alert) => alert.reason.includes('time uncertain'))).toEqual([]);
   });
 });
+
+/** What the DC-09 gateway marks on a life-critical alarm taken from a frame whose pad broke its panel's style. */
+const PAD_BROKEN = { padBroken: 'an 8-bit byte in the pad, where 32 pad bytes were seen and none was 8-bit' };
+const padNotes = (alert: Alert | undefined) => alert?.reason.split(PAD_BROKEN_REASON).length ?? 0;
+
+describe.each(STORES)(
+  "an alarm from a frame that broke its panel's padding, the state %s between inputs",
+  (_, store) => {
+    it('a fall then no movement: the trigger on arrival and the correlation decided later both say so, once', () => {
+      const alerts = run(store, [{ type: 'fall.detected', kind: 'home-unit', data: PAD_BROKEN }]);
+      const [fall] = decided(alerts, 'trigger.fall');
+      const [still] = decided(alerts, 'correlation.fall-no-movement');
+      expect(fall?.reason).toMatch(
+        /; came in a frame that broke its panel's usual padding .*: handle it as a real alarm$/,
+      );
+      expect(padNotes(fall)).toBe(2);
+      expect(padNotes(still)).toBe(2);
+    });
+
+    it('a press says so with its time uncertain too; a press of a frame padded as usual says nothing of it', () => {
+      const alerts = run(store, [
+        { type: 'pendant.pressed', kind: 'home-unit', data: PAD_BROKEN, alttime: true },
+        { type: 'pendant.pressed', kind: 'pendant' },
+      ]);
+      const [broken, usual] = decided(alerts, 'trigger.pendant');
+      expect(padNotes(broken)).toBe(2);
+      expect(notes(broken)).toBe(2);
+      expect(usual?.reason).not.toContain('padding');
+    });
+  },
+);

@@ -36,31 +36,45 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   '654': 'inactivity.unusual',
 };
 
-/** SIA codes: each alarm and its restore are distinct codes, so each maps on its own. */
+/**
+ * SIA codes: each alarm and its restore are distinct codes, so each maps on its own. A zone's
+ * `<kind>R` is DC-03's restoral of that kind ("alarm/trouble condition has been eliminated", the
+ * zone back to normal: a panel's one restore for both), mapped as the kind's alarm restore
+ * `<kind>H` where the kind's alarm is mapped: a smoke, gas, heat or flood case it restores stays
+ * queued for an operator, and a personal alarm's restoral is its cancel, as `<kind>H` is. A
+ * hold-up, burglary or sprinkler restoral (HR, BR, SR), whose alarm is not mapped, is recorded as
+ * `code.unmapped`.
+ */
 export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   MA: 'pendant.pressed',
   MH: 'alarm.cancelled',
+  MR: 'alarm.cancelled',
   QA: 'pendant.pressed',
   QH: 'alarm.cancelled',
+  QR: 'alarm.cancelled',
   PA: 'pendant.pressed',
   PH: 'alarm.cancelled',
+  PR: 'alarm.cancelled',
   FA: 'smoke.detected',
   FH: 'smoke.restored',
+  FR: 'smoke.restored',
   GA: 'gas.detected',
   GH: 'gas.restored',
+  GR: 'gas.restored',
   KA: 'heat.detected',
   KH: 'heat.restored',
-  // DC-03's Heat Restoral: "alarm/trouble condition has been eliminated", the zone back to normal (a
-  // panel's one restore for both). A heat case it restores stays queued for an operator.
   KR: 'heat.restored',
   ZA: 'temperature.low',
   ZH: 'temperature',
+  ZR: 'temperature',
   WA: 'flood.detected',
   WH: 'flood.restored',
+  WR: 'flood.restored',
   // An untyped zone in alarm could be anyone's call for help: treated as a pendant until an
   // account override says otherwise.
   UA: 'pendant.pressed',
   UH: 'alarm.cancelled',
+  UR: 'alarm.cancelled',
   AT: 'mains.lost',
   AR: 'mains.restored',
   YT: 'battery.low',

@@ -9,7 +9,7 @@ import { crc16Arc } from './crc.ts';
 import { Dc09DecryptError, decryptPayload, encryptPayload, keyBytes, padFor } from './crypto.ts';
 import { panelTimeOf, readCidData, readSiaData } from './data.ts';
 import { ackFrame, formatTimestamp, frameBody, nakFrame, readEnvelope } from './frame.ts';
-import { CID_TYPES, mapEvent, unmappedDetail } from './mapping.ts';
+import { CID_TYPES, mapEvent, SIA_TYPES, unmappedDetail } from './mapping.ts';
 import { interpretFrame } from './receiver.ts';
 
 const ascii = (s: string) => Buffer.from(s, 'latin1');
@@ -445,6 +445,31 @@ describe('data', () => {
       type: 'fall.detected',
     });
     expect(mapEvent({ protocol: 'SIA', code: 'ZZ', zone: '' })).toBeUndefined();
+  });
+
+  it("maps a DC-03 zone restoral (alarm or trouble eliminated) as its kind's alarm restore, where the gateway maps that alarm", () => {
+    const sia = (code: string) => mapEvent({ protocol: 'SIA', code, zone: '1' });
+    // Burglary, fire, gas, hold-up, heat, medical, panic, emergency, sprinkler, untyped, water, freeze.
+    const mapped: string[] = [];
+    for (const kind of 'BFGHKMPQSUWZ') {
+      const restoral = sia(`${kind}R`);
+      if (SIA_TYPES[`${kind}A`] === undefined) expect(restoral, `${kind}R`).toBeUndefined();
+      else {
+        expect(restoral, `${kind}R`).toEqual(sia(`${kind}H`));
+        mapped.push(`${kind}R ${restoral?.type}`);
+      }
+    }
+    expect(mapped).toEqual([
+      'FR smoke.restored',
+      'GR gas.restored',
+      'KR heat.restored',
+      'MR alarm.cancelled',
+      'PR alarm.cancelled',
+      'QR alarm.cancelled',
+      'UR alarm.cancelled',
+      'WR flood.restored',
+      'ZR temperature',
+    ]);
   });
 });
 

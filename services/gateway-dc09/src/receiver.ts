@@ -840,18 +840,21 @@ function answerContent(
       previousKey,
     });
   // Anything the account says, understood or not, proves the link is alive (`receiptIndex`). Dated
-  // as the frame, its time is as uncertain as the frame's stamp (`alttime`).
+  // as the frame, its time is as uncertain as the frame's stamp (`alttime`). Not a frame whose pad
+  // broke its panel's style: a forgery made from a recorded frame would keep a cut line looking alive.
   const heartbeat = () =>
-    linkAlive(
-      build(
-        receiptIndex(now),
-        'heartbeat',
-        {},
-        envelope.id === 'NULL' ? 'NULL' : undefined,
-        undefined,
-        frame.stamp?.otherwise,
-      ),
-    );
+    frame.padBroken !== undefined
+      ? []
+      : linkAlive(
+          build(
+            receiptIndex(now),
+            'heartbeat',
+            {},
+            envelope.id === 'NULL' ? 'NULL' : undefined,
+            undefined,
+            frame.stamp?.otherwise,
+          ),
+        );
   const withHeartbeat = (events: TelecareEvent[]) =>
     events.some((e) => e.type === 'heartbeat' || e.type === 'test.periodic')
       ? events

@@ -1,5 +1,5 @@
 import { Kvm } from '@nats-io/kv';
-import { DeadLetter, names, SecurityEvent } from '@telecare/contracts';
+import { DeadLetter, names, SecurityEvent, TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
@@ -164,6 +164,11 @@ describe('a panel whose firmware changed how it pads', () => {
     expect(await sendFrame(first, repadded(poll(6, at())))).toBe('NAK');
     await waitFor(async () => ((await refusedAsPad()).length === 2 ? true : undefined));
     expect(await storedPresses(jsm, n, 'D003')).toHaveLength(5);
+    // Stored with its press, a heartbeat would be there by now: the frames before it stored one each.
+    const beats = (await streamMessages(jsm, n.streams.events, (v) => TelecareEvent.parse(v))).filter(
+      (e) => e.subject === 'DC09-D003' && e.type === 'heartbeat',
+    );
+    expect(beats).toHaveLength(4);
   });
 });
 

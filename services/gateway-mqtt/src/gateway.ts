@@ -180,6 +180,8 @@ export class DeviceEventGateway {
   readonly #carried = new WeakSet<DeviceMapEntry>();
   /** Bumped on every (re)connect: a retry never outlives the connection its message came on. */
   #generation = 0;
+  /** A `#pump` is due at the end of this tick's messages (`#pumpSoon`). */
+  #pumpQueued = false;
   #closing = false;
   /** Aborted by drain: ends every retry's wait at once. */
   readonly #draining = new AbortController();
@@ -336,7 +338,7 @@ export class DeviceEventGateway {
     }
     // 'hold' is admitted too (it has been read), but its PUBACK waits for room.
     this.#queue.push({ key: pending.key, priority: pending.priority, item: pending });
-    this.#pump();
+    this.#pumpSoon();
     if (this.#hasRoom()) callback();
     else this.#held.push(callback);
   };
@@ -416,6 +418,8 @@ export class DeviceEventGateway {
 
   /** Stops taking messages, finishes those admitted (their retries give up at once), refuses the held. */
   async drain(): Promise<void> {
+    // What was admitted and not yet started is finished like the rest.
+    if (this.#pumpQueued) this.#pump();
     this.#closing = true;
     this.#draining.abort();
     for (const callback of this.#held.splice(0)) {
@@ -482,7 +486,25 @@ export class DeviceEventGateway {
     return { packet, generation, key: serial, priority, read };
   }
 
+  /**
+   * Starts what was admitted once every message of this read is: mqtt.js hands them over a tick
+   * apart, and the NATS client writes what was published by the end of a tick, so a store started
+   * at once went out in a socket write of its own, one per message. Started in a microtask (run
+   * after the ticks), the stores of one read leave in one write, and an alarm among them starts
+   * first rather than behind the messages before it.
+   */
+  #pumpSoon(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      if (!this.#pumpQueued) return;
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
   #pump(): void {
+    this.#pumpQueued = false;
     for (;;) {
       // An alarm does not wait for a store to finish: it may start on one of ALARM_WORKERS more.
       const room =

@@ -10,6 +10,7 @@ import {
 import type { GapClaims, TakenClaim } from './index-gaps.ts';
 import { type LaneWork, partitionOfLease } from './leases.ts';
 import { consumerName } from './partitions.ts';
+import { RedisAway } from './redis-away.ts';
 
 /** Over the longest timeline (24 h): a list that expired had no event of its resident in that time. */
 export const EVENT_INDEX_TTL_S = 25 * 3600;
@@ -237,8 +238,8 @@ export class EventIndex {
 
   /**
    * Settles an event's write before the event is acked: true once indexed. Unanswered, it is
-   * waited for at most the index wait, and not at all while the client is not connected (Redis
-   * down: the events that need nothing else of it are not held, one after another, for a wait
+   * waited for at most the index wait, and not at all while Redis is away (`RedisAway`: down, or
+   * stopped: the events that need nothing else of it are not held, one after another, for a wait
    * each). Not indexed by then, or refused, it is skipped (false): its sequence is claimed in the
    * gap bucket first (a bucket that does not take it fails the event, which is handed back), and
    * settled once Redis has answered for the write.
@@ -247,7 +248,7 @@ export class EventIndex {
     // Answered already (the state's save, sent after it, was): no wait, and no timer to arm. A
     // timer a wait otherwise: one shared by every wait was measured no cheaper (`pnpm bench
     // bounded-waits`).
-    if (write.answered === undefined && this.#redis.status === 'ready')
+    if (write.answered === undefined && !RedisAway.of(this.#redis).away)
       await withTimeout(write.answer, this.#waitMs);
     if (write.answered === true) return true;
     await this.#claims.add(residentId, seq, write.partition);
@@ -388,12 +389,13 @@ export class EventIndex {
   }
 
   /**
-   * Settles the claims whose writes are answered: only while the client is connected, so a Redis
-   * that is down does not gather a queue of them in the client. Each resident's gap is raised in
-   * Redis before their claims are withdrawn: a stop between the two settles them again, the same way.
+   * Settles the claims whose writes are answered: only while Redis is not away, so a Redis that is
+   * down does not gather a queue of them in the client, nor a stopped one on the connection. Each
+   * resident's gap is raised in Redis before their claims are withdrawn: a stop between the two
+   * settles them again, the same way.
    */
   async #settle(): Promise<boolean> {
-    if (this.#redis.status !== 'ready') return false;
+    if (RedisAway.of(this.#redis).away) return false;
     const batch = [...this.#settleable].map(([residentId, held]) => ({ residentId, held, seqs: [...held] }));
     let landed = 0;
     let lost = 0;
@@ -403,12 +405,14 @@ export class EventIndex {
       const part = batch.slice(from, from + SETTLE_AT_ONCE);
       const answers = await Promise.allSettled(
         part.map(async ({ residentId, seqs }) => {
-          const lostSeqs = await (this.#redis as unknown as Scripted)[SETTLE_COMMAND](
-            this.key(residentId),
-            this.gapKey(residentId),
-            EVENT_INDEX_TTL_S,
-            EVENT_INDEX_CAP,
-            ...seqs,
+          const lostSeqs = await RedisAway.of(this.#redis).write('an index gap settle', () =>
+            (this.#redis as unknown as Scripted)[SETTLE_COMMAND](
+              this.key(residentId),
+              this.gapKey(residentId),
+              EVENT_INDEX_TTL_S,
+              EVENT_INDEX_CAP,
+              ...seqs,
+            ),
           );
           await this.#claims.remove(residentId, seqs);
           return lostSeqs.length;

@@ -90,9 +90,11 @@ export function claimsIn(values: ReadonlyMap<string, Uint8Array>): TakenClaim[] 
  * when its gap would have been.
  *
  * The claims of a partition's events are gathered for `GAP_CLAIM_BATCH_MS` and written in one
- * `create` of a key of their own (`p<partition>.<writer>.<n>`, never changed after), each event
- * waiting for the write that holds its claim: with Redis away, one write a partition a batch
- * interval instead of one an event. A key is deleted once every claim it holds is settled.
+ * `create` of a key of their own (`p<partition>.<writer>.<n>`), each event waiting for the write
+ * that holds its claim: with Redis away, one write a partition a batch interval instead of one an
+ * event. As its claims are settled a key is written again without them (compare and set), so a
+ * settled claim no longer counts as a gap while another of the key is not settled yet; it is
+ * deleted once every claim it holds is settled.
  */
 export class GapClaims {
   readonly #nc: NatsConnection;
@@ -106,8 +108,10 @@ export class GapClaims {
   /** The keys whose claims this instance settles, and for each claim the keys holding it. */
   readonly #held = new Map<string, Held>();
   readonly #keysOf = new Map<string, Set<string>>();
-  /** Keys whose claims are all settled and whose delete has not been answered yet. */
-  readonly #done = new Set<string>();
+  /** Keys holding claims settled since their last write answered: to be written without them. */
+  readonly #settledIn = new Set<string>();
+  /** One write of a key at a time: each writes what is left of it by then. */
+  readonly #keyLocks = new KeyedLock();
   /** Layout before batches: what this instance last read of a resident's key. */
   readonly #known = new Map<string, { revision: number | undefined; seqs: number[] }>();
   readonly #locks = new KeyedLock();
@@ -199,43 +203,86 @@ export class GapClaims {
 
   /**
    * Withdraws settled claims (their writes landed, or their gap is recorded in Redis): each key
-   * this instance settles is deleted once every claim in it is settled.
+   * this instance settles is written again without them, so that only its claims not settled yet
+   * count, and deleted once every claim in it is settled.
    */
   async remove(residentId: string, settled: readonly number[]): Promise<void> {
     for (const seq of settled) {
       const id = claimId(residentId, seq);
       for (const key of this.#keysOf.get(id) ?? []) {
-        const held = this.#held.get(key);
-        held?.open.delete(id);
-        if (held?.open.size === 0) this.#done.add(key);
+        this.#held.get(key)?.open.delete(id);
+        this.#settledIn.add(key);
       }
       this.#keysOf.delete(id);
     }
-    const done = [...this.#done];
-    const answers = await Promise.allSettled(done.map((key) => this.#delete(key)));
-    let failed: unknown;
-    for (const [i, answer] of answers.entries()) {
-      const key = done[i] as string;
-      if (answer.status === 'rejected') {
-        failed ??= answer.reason;
-        continue;
-      }
-      this.#done.delete(key);
-      this.#held.delete(key);
-    }
+    const keys = [...this.#settledIn];
+    const answers = await Promise.allSettled(keys.map((key) => this.#withdraw(key)));
+    const failed = answers.find((answer) => answer.status === 'rejected');
     if (failed !== undefined)
       throw new TransientError('could not withdraw event index gap claims', {
-        cause: failed,
+        cause: (failed as PromiseRejectedResult).reason,
         context: { dependency: 'nats', residentId },
       });
   }
 
-  #delete(key: string): Promise<void> {
-    const before = this.#held.get(key)?.before;
+  /** Writes `key` without the claims settled here, or deletes it once none is left. */
+  #withdraw(key: string): Promise<void> {
+    return this.#keyLocks.run(key, async () => {
+      // Written meanwhile, by an earlier call, with everything settled until then.
+      if (!this.#settledIn.delete(key)) return;
+      const held = this.#held.get(key);
+      if (held === undefined) return;
+      try {
+        if (await this.#keep(key, held)) this.#held.delete(key);
+      } catch (err) {
+        this.#settledIn.add(key);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Keeps in `key` only the claims of `held` not settled yet: true once the key is gone. A batch's
+   * key keeps the claims that both it and `held` still hold, by compare and set: another instance
+   * holding it too (it took the partition over) settles its part the same way, and a claim one of
+   * them withdrew is never written back.
+   */
+  async #keep(key: string, held: Held): Promise<boolean> {
+    const before = held.before;
     // A resident's key of the layout before: an instance of that version may still add to it.
-    if (before !== undefined)
-      return this.#change(before.residentId, (seqs) => seqs.filter((seq) => !before.seqs.includes(seq)));
-    return this.#kv.delete(key);
+    if (before !== undefined) {
+      const settled = before.seqs.filter((seq) => !held.open.has(claimId(before.residentId, seq)));
+      await this.#change(before.residentId, (seqs) => seqs.filter((seq) => !settled.includes(seq)));
+      return held.open.size === 0;
+    }
+    if (held.open.size === 0) {
+      await this.#kv.delete(key);
+      return true;
+    }
+    for (let attempt = 1; ; attempt++) {
+      const entry = await this.#kv.get(key);
+      const stored =
+        entry?.operation === 'PUT' ? decodeJson(Batch, entry.value, { root: '(claims)' }) : undefined;
+      if (entry === null || stored === undefined || !stored.ok) return true;
+      const { partition, claims } = stored.value;
+      const left = claims
+        .map(({ residentId, seqs }) => ({
+          residentId,
+          seqs: seqs.filter((seq) => held.open.has(claimId(residentId, seq))),
+        }))
+        .filter((claim) => claim.seqs.length > 0);
+      const unchanged =
+        left.length === claims.length &&
+        left.every((claim, i) => sameSeqs(claim.seqs, claims[i]?.seqs ?? []));
+      try {
+        if (left.length === 0) await this.#kv.delete(key, { previousSeq: entry.revision });
+        else if (!unchanged)
+          await this.#kv.update(key, JSON.stringify({ partition, claims: left }), entry.revision);
+        return left.length === 0;
+      } catch (err) {
+        if (!isWrongRevision(err) || attempt >= CHANGE_TRIES) throw err;
+      }
+    }
   }
 
   /** The resident's claims now, as any instance wrote them. */

@@ -112,6 +112,17 @@ export function createTriageMetrics(registry: Registry) {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    redisAway: new Gauge({
+      name: 'triage_redis_away',
+      help: 'Whether Redis is known away now (1): not connected, or a command or PING left unanswered on a live connection; its commands then fail at once',
+      registers: [registry],
+    }),
+    redisWentAway: new Counter({
+      name: 'triage_redis_away_total',
+      help: 'Times Redis went away, by cause: disconnected (the client lost its connection), unanswered (a command timed out, or a PING went unanswered, on a live connection)',
+      labelNames: ['cause'] as const,
+      registers: [registry],
+    }),
     eventIndexSkipped: new Counter({
       name: 'triage_event_index_skipped_total',
       help: 'Events acked without their index write, which Redis did not take in time: each claimed as a gap in its resident index until Redis answers for it',

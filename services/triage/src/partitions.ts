@@ -214,6 +214,8 @@ export function runLaneWorkers(options: {
   timerMaxWaitMs: number;
   /** Told of each timer fired past that wait while its lane was still behind. */
   firedUnread?: () => void;
+  /** Ends the retry delay of the events tried again in hand: Redis answers again (`RedisAway`). */
+  retrySooner?: () => { readonly ready: Promise<void>; cancel(): void };
   metrics?: Registry;
 }): LaneWorkers {
   const log = options.logger.child({ component: 'partitions' });
@@ -310,6 +312,8 @@ export function runLaneWorkers(options: {
       // time, so nothing of its lane passes it either way.
       retryInPlace: true,
       retryOnLeaderOf: [options.names.streams.alerts],
+      // And at once when Redis answers again: a lane that failed on it all the outage goes on then.
+      ...(options.retrySooner ? { retrySooner: options.retrySooner } : {}),
       // A lane JetStream lost is made again as it was made, not waited for.
       recreate: laneConsumer(lane, options.ackWaitMs / 1_000, options.inHand ?? 1),
       ...(lane.kind === 'partition' && lane.partition !== undefined

@@ -43,6 +43,7 @@ import {
 } from '@telecare/rules';
 import type { EventIndex } from './event-index.ts';
 import type { TriageMetrics } from './metrics.ts';
+import { RedisAwayError } from './redis-away.ts';
 import type { StateStore } from './state-store.ts';
 import type { ScriptWrites, TimerStore } from './timers.ts';
 
@@ -448,7 +449,9 @@ export class EventProcessor {
     try {
       await this.#store.raiseMark(this.#areaCaughtUpKey, type, at);
     } catch (err) {
-      this.#log.warn({ err, type }, 'could not record the area lane caught up');
+      // Redis away is logged once, as it goes (`RedisAway`), not on every idle pull.
+      if (!(err instanceof TransientError && err.cause instanceof RedisAwayError))
+        this.#log.warn({ err, type }, 'could not record the area lane caught up');
     }
   }
 

@@ -1,30 +1,61 @@
-import { type Logger, type Redis, TransientError } from '@telecare/platform';
+import { type Logger, type Redis, TransientError, within } from '@telecare/platform';
 
 /** How often a Redis that stopped answering on a live connection is asked again (a PING). */
 export const REDIS_PROBE_EVERY_MS = 1_000;
+/**
+ * A guarded command outstanding this long with no other answered meanwhile has Redis asked
+ * whether it answers at all (a PING): a stopped Redis is found within this and `REDIS_PING_WAIT_MS`,
+ * not after the client's command timeout (5 s).
+ */
+export const REDIS_QUIET_MS = 300;
+/** How long that PING may go unanswered before Redis counts as away. */
+export const REDIS_PING_WAIT_MS = 500;
 
-/** A read not sent because Redis is known not to answer now: it would only have failed later. */
+/** A command not sent, or no longer waited for, because Redis is known not to answer now. */
 export class RedisAwayError extends TransientError {}
 
+/** A wait that ends when Redis answers again (`cancel`: no longer wanted). */
+export interface AnswersAgain {
+  readonly ready: Promise<void>;
+  cancel(): void;
+}
+
 /**
- * Whether Redis is known not to answer now, so that a read is not sent only to wait seconds for
- * its failure. The client (platform `createRedis`) queues a command while it is not connected and
- * fails it only after a few reconnect attempts (2 s apart once it has tried a while): with Redis
- * down, every read waited 2 to 6 s to fail. Redis is **away** while the client is not connected,
- * and after a command timed out on a live connection (a Redis that does not answer) until a PING
- * is answered (tried every `REDIS_PROBE_EVERY_MS`) or the client connects again. A read then fails
- * at once with a `RedisAwayError` (a `TransientError`: what needed it is tried again).
+ * Whether Redis is known not to answer now, so that a command is not sent only to wait seconds
+ * for its failure. The client (platform `createRedis`) queues a command while it is not connected
+ * and fails it only after a few reconnect attempts (2 s apart once it has tried a while): with
+ * Redis down, every read and write waited 2 to 6 s to fail. Redis is **away** while the client is
+ * not connected, and, on a live connection, from a command timing out or a PING left unanswered
+ * `REDIS_PING_WAIT_MS` (sent when a guarded command has waited `REDIS_QUIET_MS` with no other
+ * answered meanwhile) until a PING is answered (tried every `REDIS_PROBE_EVERY_MS`) or the client
+ * connects again.
  *
- * Reads only: a write is still sent, and the client's queue sends it if Redis comes back in time
- * (an event index write that lands late is no gap). One per client (`of`).
+ * A guarded command (`read`, `write`) fails at once with a `RedisAwayError` (a `TransientError`:
+ * what needed it is tried again) while Redis is away, and one in progress stops being waited for as
+ * Redis goes away (it may still land: a write the caller waits for must be one it can make again).
+ * Idle, it costs nothing: no timer runs while no guarded command is outstanding. Commands sent on
+ * the client without a guard are queued as before (an event index write that lands late is no gap).
+ * One per client (`of`).
  */
 export class RedisAway {
   static readonly #byClient = new WeakMap<Redis, RedisAway>();
   readonly #redis: Redis;
   #log: Logger | undefined;
+  /** Told of each change: away (and why) or answering again. */
+  onChange: ((away: boolean, cause: 'disconnected' | 'unanswered') => void) | undefined;
   #timedOut = false;
   #probing = false;
   #wasAway = false;
+  /** Guarded commands sent, and answered (or failed): the watch compares them. */
+  #sent = 0;
+  #answered = 0;
+  /** Commands sent and answered by the last look of the watch, which runs only while some are outstanding. */
+  #sentByLook = 0;
+  #answeredByLook = 0;
+  #watch: NodeJS.Timeout | undefined;
+  /** What ends as Redis goes away (guarded waits) and as it answers again (`answersAgain`). */
+  readonly #onAway = new Set<() => void>();
+  readonly #onBack = new Set<() => void>();
 
   private constructor(redis: Redis) {
     this.#redis = redis;
@@ -33,6 +64,9 @@ export class RedisAway {
       this.#timedOut = false;
       this.#changed();
     });
+    // What was sent on a connection that closed is not waited for: the client would hold it until
+    // its reconnect attempts ran out.
+    redis.on('close', () => this.#changed());
   }
 
   /** The one breaker of a client, made on first use; given a logger, it logs its changes. */
@@ -46,23 +80,98 @@ export class RedisAway {
     return away;
   }
 
-  /** True while a read would only fail: not connected, or a command timed out and no PING answered since. */
+  /** True while a command would only fail: not connected, or Redis left a command or PING unanswered and no PING answered since. */
   get away(): boolean {
     return this.#redis.status !== 'ready' || this.#timedOut;
   }
 
-  /** Runs `read`, or throws a `RedisAwayError` at once when Redis is away; a read that times out makes it away. */
-  async read<T>(what: string, read: () => Promise<T>): Promise<T> {
-    if (this.away) {
-      this.#changed();
-      throw new RedisAwayError(`Redis away: ${what} not sent`, { context: { dependency: 'redis' } });
+  /** Runs `read`, or throws a `RedisAwayError` at once when Redis is away (see the class). */
+  read<T>(what: string, read: () => Promise<T>): Promise<T> {
+    return this.#guarded(what, read);
+  }
+
+  /**
+   * Runs `write`, or throws a `RedisAwayError` at once when Redis is away; one in progress as Redis
+   * goes away is no longer waited for (it may land all the same), so it must be one the caller can
+   * make again (a state's save, the timers' index: the event is tried again).
+   */
+  write<T>(what: string, write: () => Promise<T>): Promise<T> {
+    return this.#guarded(what, write);
+  }
+
+  /** Throws a `RedisAwayError` when Redis is away: before work that is useless without it. */
+  check(what: string): void {
+    if (this.away) throw this.#refused(what, 'not sent');
+  }
+
+  /** Resolves when Redis answers again after being away (a wait still in progress: not before). */
+  answersAgain(): AnswersAgain {
+    let back: () => void = () => {};
+    const ready = new Promise<void>((resolve) => {
+      back = resolve;
+    });
+    this.#onBack.add(back);
+    return { ready, cancel: () => this.#onBack.delete(back) };
+  }
+
+  #guarded<T>(what: string, command: () => Promise<T>): Promise<T> {
+    if (this.away) return Promise.reject(this.#refused(what, 'not sent'));
+    this.#sent++;
+    this.#watch ??= this.#arm();
+    return new Promise<T>((resolve, reject) => {
+      const gone = (): void => reject(this.#refused(what, 'not waited for'));
+      this.#onAway.add(gone);
+      const settled = (): void => {
+        this.#answered++;
+        this.#onAway.delete(gone);
+      };
+      command().then(
+        (value) => {
+          settled();
+          resolve(value);
+        },
+        (err: unknown) => {
+          settled();
+          if (timedOut(err)) this.#timeout();
+          reject(err);
+        },
+      );
+    });
+  }
+
+  #refused(what: string, how: string): RedisAwayError {
+    this.#changed();
+    return new RedisAwayError(`Redis away: ${what} ${how}`, { context: { dependency: 'redis' } });
+  }
+
+  /**
+   * The watch: armed while guarded commands are outstanding. A look that finds one sent before the
+   * last look still outstanding and none answered since asks Redis for a PING; unanswered within
+   * `REDIS_PING_WAIT_MS`, Redis is away.
+   */
+  #arm(): NodeJS.Timeout {
+    this.#sentByLook = this.#sent;
+    this.#answeredByLook = this.#answered;
+    const timer = setTimeout(() => void this.#look(), REDIS_QUIET_MS);
+    timer.unref();
+    return timer;
+  }
+
+  async #look(): Promise<void> {
+    // Answers are coming, or everything sent by the last look is answered: nothing to ask.
+    const quiet = this.#answered === this.#answeredByLook && this.#answered < this.#sentByLook && !this.away;
+    const answeredBefore = this.#answered;
+    if (quiet) {
+      const ping = this.#redis.ping();
+      const answered = await within(ping, REDIS_PING_WAIT_MS).then(
+        () => true,
+        () => false,
+      );
+      ping.catch(() => undefined);
+      // A command answered meanwhile says as much as the PING would have.
+      if (!answered && this.#answered === answeredBefore) this.#timeout();
     }
-    try {
-      return await read();
-    } catch (err) {
-      if (timedOut(err)) this.#timeout();
-      throw err;
-    }
+    this.#watch = this.#answered < this.#sent && !this.away ? this.#arm() : undefined;
   }
 
   #timeout(): void {
@@ -90,13 +199,19 @@ export class RedisAway {
     probe();
   }
 
-  /** Logs once as Redis goes away and once as it answers again. */
+  /** Ends the waits of a change (guarded commands as Redis goes, `answersAgain` as it comes back) and logs it once. */
   #changed(): void {
     const away = this.away;
     if (away === this.#wasAway) return;
     this.#wasAway = away;
-    if (away) this.#log?.warn('redis away: its reads fail at once until it answers again');
+    const waiting = away ? this.#onAway : this.#onBack;
+    const ended = [...waiting];
+    waiting.clear();
+    for (const end of ended) end();
+    const cause = this.#timedOut ? 'unanswered' : 'disconnected';
+    if (away) this.#log?.warn({ cause }, 'redis away: its commands fail at once until it answers again');
     else this.#log?.info('redis answers again');
+    this.onChange?.(away, cause);
   }
 }
 

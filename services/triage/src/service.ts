@@ -88,7 +88,7 @@ async function wireTriage(
   // Before the rules: the copy of their history is kept in Redis.
   service.step('connecting to Redis');
   const redis = await service.redis({ url: config.REDIS_URL });
-  // Reads fail at once while Redis is known not to answer, logged as it goes and comes back.
+  // Commands fail at once while Redis is known not to answer, logged as it goes and comes back.
   RedisAway.of(redis, logger);
   service.step('opening the rule set in force');
   const rules = await RulesStore.open({ nc, names: n, redis, fallback, clock, logger, replicas });
@@ -112,6 +112,11 @@ async function wireTriage(
 
   const registry = service.metrics;
   const metrics = createTriageMetrics(registry);
+  RedisAway.of(redis).onChange = (away, cause) => {
+    metrics.redisAway.set(away ? 1 : 0);
+    if (away) metrics.redisWentAway.inc({ cause });
+  };
+  metrics.redisAway.set(RedisAway.of(redis).away ? 1 : 0);
   watchConsumers(registry, jsm, [{ stream: n.streams.events, include: (c) => c.startsWith('triage-') }]);
   const timers = await TimerStore.open({
     nc,
@@ -203,6 +208,7 @@ async function wireTriage(
     inHand: config.TRIAGE_LANE_CONCURRENCY,
     timerMaxWaitMs: config.TRIAGE_TIMER_MAX_WAIT_S * 1_000,
     firedUnread: () => metrics.timersUnread.inc(),
+    retrySooner: () => RedisAway.of(redis).answersAgain(),
     metrics: registry,
   });
   lifecycle.add('lanes', () => workers.stopAll());

@@ -283,7 +283,7 @@ export class StateStore {
   /** A value of the shell's own (an area's state), under the namespace prefix. */
   async raw(key: string): Promise<string | null> {
     try {
-      return await this.#redis.get(key);
+      return await RedisAway.of(this.#redis).read('an area state load', () => this.#redis.get(key));
     } catch (err) {
       throw new TransientError('could not load state', { cause: err, context: { dependency: 'redis' } });
     }
@@ -291,7 +291,7 @@ export class StateStore {
 
   async saveRaw(key: string, value: string): Promise<void> {
     try {
-      await this.#redis.set(key, value);
+      await RedisAway.of(this.#redis).write('an area state save', () => this.#redis.set(key, value));
     } catch (err) {
       throw new TransientError('could not save state', { cause: err, context: { dependency: 'redis' } });
     }
@@ -300,7 +300,7 @@ export class StateStore {
   /** Raises `member`'s high-water mark in `key` to `at`; a lower `at` leaves it as it is. */
   async raiseMark(key: string, member: string, at: number): Promise<void> {
     try {
-      await this.#redis.zadd(key, 'GT', at, member);
+      await RedisAway.of(this.#redis).write('a mark', () => this.#redis.zadd(key, 'GT', at, member));
     } catch (err) {
       throw new TransientError('could not save state', { cause: err, context: { dependency: 'redis' } });
     }
@@ -309,7 +309,7 @@ export class StateStore {
   /** `member`'s high-water mark in `key`, or undefined when none was recorded. */
   async mark(key: string, member: string): Promise<number | undefined> {
     try {
-      const score = await this.#redis.zscore(key, member);
+      const score = await RedisAway.of(this.#redis).read('a mark', () => this.#redis.zscore(key, member));
       return score === null ? undefined : Number(score);
     } catch (err) {
       throw new TransientError('could not load state', { cause: err, context: { dependency: 'redis' } });

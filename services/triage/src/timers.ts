@@ -9,7 +9,7 @@ import {
   TransientError,
 } from '@telecare/platform';
 import { Timer, type TimerCommand } from '@telecare/rules';
-import { RedisAway } from './redis-away.ts';
+import { RedisAway, RedisAwayError } from './redis-away.ts';
 
 /** The durable timer bucket of a namespace. */
 export const timerBucket = (n: Names): string => n.kv.triageTimers;
@@ -275,6 +275,9 @@ export class TimerStore {
   ): Promise<void> {
     const commands = all.length === 0 ? [] : lastPerTimer(all);
     if (commands.length === 0 && also === undefined) return;
+    // Redis away: the records would be written again with the next try, for nothing.
+    const away = RedisAway.of(this.#redis);
+    away.check("the timers' index and the state");
     // Each record's JSON, once: the bucket's record and its copy beside the index.
     const records = commands.map((command) =>
       command.op === 'set' ? JSON.stringify(command.timer) : undefined,
@@ -318,8 +321,10 @@ export class TimerStore {
           writes.push(this.#redis.evalsha(sha, keys, ...args));
         },
       });
-      results = (await Promise.allSettled(writes)).map((settled) =>
-        settled.status === 'fulfilled' ? [null, settled.value] : [asError(settled.reason), null],
+      // Not waited for once Redis is away: the event is tried again, and its writes with it.
+      results = (await away.write("the timers' index and the state", () => Promise.allSettled(writes))).map(
+        (settled) =>
+          settled.status === 'fulfilled' ? [null, settled.value] : [asError(settled.reason), null],
       );
     } catch (err) {
       throw new TransientError("could not write the timers' index or the state", {
@@ -337,7 +342,7 @@ export class TimerStore {
       });
     if (!then) return;
     try {
-      await then(results.at(-1) ?? [new Error('no answer'), null]);
+      await away.write('the state', () => then(results.at(-1) ?? [new Error('no answer'), null]));
     } catch (err) {
       throw new TransientError('could not save the state', { cause: err, context: { dependency: 'redis' } });
     }
@@ -349,6 +354,8 @@ export class TimerStore {
    */
   async hold(timer: Timer, alert: Alert): Promise<void> {
     const record = JSON.stringify({ ...timer, alert });
+    const away = RedisAway.of(this.#redis);
+    away.check('a held alert');
     try {
       await this.#kv.put(keyOf(timer.id), record);
       this.onWrite?.('put', timer.ruleId);
@@ -360,13 +367,16 @@ export class TimerStore {
     }
     try {
       const partition = this.#partitionOf(timer.residentId);
-      await sent(
-        this.#redis
-          .pipeline()
-          .zadd(this.indexKey(partition), timer.dueAt, timer.id)
-          .hset(this.copyKey(partition), timer.id, record),
+      await away.write('a held alert', () =>
+        sent(
+          this.#redis
+            .pipeline()
+            .zadd(this.indexKey(partition), timer.dueAt, timer.id)
+            .hset(this.copyKey(partition), timer.id, record),
+        ),
       );
     } catch (err) {
+      if (err instanceof RedisAwayError) throw err;
       throw new TransientError('could not index timers', { cause: err, context: { dependency: 'redis' } });
     }
   }
@@ -452,8 +462,13 @@ export class TimerStore {
       this.onWrite?.('purge', timer.ruleId);
     }
     const partition = this.#partitionOf(timer.residentId);
-    await sent(
-      this.#redis.pipeline().zrem(this.indexKey(partition), timer.id).hdel(this.copyKey(partition), timer.id),
+    await RedisAway.of(this.#redis).write('a fired timer', () =>
+      sent(
+        this.#redis
+          .pipeline()
+          .zrem(this.indexKey(partition), timer.id)
+          .hdel(this.copyKey(partition), timer.id),
+      ),
     );
   }
 

@@ -69,6 +69,39 @@ describe('event index gap claims', () => {
     expect(await live()).toBe(0);
   });
 
+  it('keeps only the claims of a write not settled yet: settled ones no longer count, for its writer and for an instance that took it over', async () => {
+    const [writer, taker] = await Promise.all([open(), open()]);
+    await Promise.all([
+      writer.add('res_gapclaims5', 30, 2),
+      writer.add('res_gapclaims5', 31, 2),
+      writer.add('res_gapclaims6', 32, 2),
+      writer.add('res_gapclaims7', 33, 2),
+    ]);
+    await writer.remove('res_gapclaims5', [30, 31]);
+    expect(await taker.of('res_gapclaims5', 2)).toEqual([]);
+    expect(await taker.of('res_gapclaims6', 2)).toEqual([32]);
+    expect(await taker.of('res_gapclaims7', 2)).toEqual([33]);
+
+    // Taken over with what is left of it; settled there one claim at a time.
+    const taken = await taker.takeOver((claim) => claim.partition === 2);
+    expect(taken.map(({ residentId, seqs }) => ({ residentId, seqs }))).toEqual(
+      expect.arrayContaining([
+        { residentId: 'res_gapclaims6', seqs: [32] },
+        { residentId: 'res_gapclaims7', seqs: [33] },
+      ]),
+    );
+    await taker.remove('res_gapclaims6', [32]);
+    expect(await writer.of('res_gapclaims6', 2)).toEqual([]);
+    expect(await writer.of('res_gapclaims7', 2)).toEqual([33]);
+    // The writer settles the last one too (it still holds the key): nothing is left, and nothing
+    // settled by the other comes back.
+    await writer.remove('res_gapclaims7', [33]);
+    expect(await taker.of('res_gapclaims6', 2)).toEqual([]);
+    expect(await taker.of('res_gapclaims7', 2)).toEqual([]);
+    await taker.remove('res_gapclaims7', [33]);
+    expect(await live()).toBe(0);
+  });
+
   it('takes over and settles a claim in the layout before, one key a resident', async () => {
     const claims = await open();
     const kv = await openBucket(nc, n.kv.triageIndexGaps);
@@ -79,8 +112,9 @@ describe('event index gap claims', () => {
     expect(await claims.of('res_gapclaims4', 0)).toEqual([20, 21]);
     const taken = await claims.takeOver((claim) => claim.partition === undefined);
     expect(taken).toEqual([{ residentId: 'res_gapclaims4', seqs: [20, 21], partition: undefined }]);
+    // A claim settled no longer counts, while the other is kept.
     await claims.remove('res_gapclaims4', [20]);
-    expect(await claims.of('res_gapclaims4', 0)).toEqual([20, 21]);
+    expect(await claims.of('res_gapclaims4', 0)).toEqual([21]);
     await claims.remove('res_gapclaims4', [21]);
     expect(await claims.of('res_gapclaims4', 0)).toEqual([]);
     expect(await live()).toBe(0);

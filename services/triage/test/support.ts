@@ -350,15 +350,16 @@ export function residentPublisher(
 export const HELPLINE_TOKEN = 'test-helpline-triage-token-0123456789';
 
 /**
- * One triage (one partition, no leases, the lease rules, a ManualClock at T0) on a Redis of its
- * own, for a test file to kill, stop and start again; `close` for afterAll.
+ * One triage (one partition, no leases, the lease rules, a ManualClock at T0, `env` over the
+ * testbed's) on a Redis of its own, for a test file to kill, stop and start again; `close` for afterAll.
  */
-export async function triageOnOwnRedis(label: string, logger: Logger) {
+export async function triageOnOwnRedis(label: string, logger: Logger, env: Record<string, string> = {}) {
   const redisServer = await OwnServer.start('redis', await freePort());
   const testbed = triageTestbed(label, 1, logger, {
     HELPLINE_TRIAGE_TOKEN: HELPLINE_TOKEN,
     REDIS_URL: redisServer.url,
     TRIAGE_LEASES: 'false',
+    ...env,
   });
   const clients = await testbed.connect();
   const triage: TriageHandle = await startTriage(testbed.config, {

@@ -47,8 +47,12 @@ export function timestamp(at: Date): string {
  * already fills whole blocks.
  */
 export interface PadStyle {
-  /** `binary`: any byte but `|`, `[`, `]` (control and 8-bit bytes included); `printable`: letters and digits. */
-  readonly bytes?: 'binary' | 'printable';
+  /**
+   * `binary`: any byte but `|`, `[`, `]` (control and 8-bit bytes included); `printable`: letters and
+   * digits; `8-bit`: bytes 0x80 to 0xFF only (a panel whose firmware changed how it pads, for a
+   * receiver that learned its printable pads).
+   */
+  readonly bytes?: 'binary' | 'printable' | '8-bit';
   /** A full 16-byte pad when the content already fills whole blocks (else no pad at all). */
   readonly fullBlock?: boolean;
 }
@@ -56,8 +60,9 @@ export interface PadStyle {
 const PRINTABLE = 'QWERTYUIOPASDFGHJKLZXCVBNMqwertyuiopasdfghjklzxcvbnm0123456789';
 const FORBIDDEN_IN_PAD = new Set([0x7c, 0x5b, 0x5d]);
 
-function padByte(bytes: 'binary' | 'printable'): number {
+function padByte(bytes: NonNullable<PadStyle['bytes']>): number {
   if (bytes === 'printable') return PRINTABLE.charCodeAt(randomInt(PRINTABLE.length));
+  if (bytes === '8-bit') return 0x80 + randomInt(0x80);
   for (;;) {
     const byte = randomInt(256);
     if (!FORBIDDEN_IN_PAD.has(byte)) return byte;

@@ -8,6 +8,7 @@ import {
   deviceKindLabel,
   type EventType,
   MOVED_DEVICE_REASON,
+  PAD_BROKEN_REASON,
   type Priority,
   TAXONOMY,
   unexpectedKindReason,
@@ -193,12 +194,15 @@ export interface DerivedSpec {
 }
 
 /**
- * A reason, and after it which kind of device sent the first of `evidence` that its kind does not
- * report (`unexpectedKind`: a pull-cord pull from a pendant's login), for the operator to know.
+ * A reason, and after it what makes the sender of its alarm doubtful, for the operator to know and
+ * answer it all the same: which kind of device sent the first of `evidence` that its kind does not
+ * report (`unexpectedKind`: a pull-cord pull from a pendant's login), and that one came in a frame
+ * whose pad broke its panel's style (`padBroken`: a firmware change, or a frame altered on the way).
  */
-export function withUnexpectedKind(reason: string, ...evidence: readonly RecentEvent[]): string {
+export function withSenderDoubts(reason: string, ...evidence: readonly RecentEvent[]): string {
   const from = evidence.find((seen) => seen.unexpectedKind === true);
-  return from ? `${reason}; ${unexpectedKindReason(from.deviceKind, from.type)}` : reason;
+  const said = from ? `${reason}; ${unexpectedKindReason(from.deviceKind, from.type)}` : reason;
+  return evidence.some((seen) => seen.padBroken === true) ? `${said}; ${PAD_BROKEN_REASON}` : said;
 }
 
 /**
@@ -257,9 +261,9 @@ export function derivedAlert(rule: Exclude<Rule, TriggerRule>, out: Output, spec
     rule: { id: rule.id, version: rule.version },
     evidence: evidence.length > 0 ? evidence : [spec.fallbackEvidence ?? spec.key],
     thresholds: home ? withHomeSilence(spec.thresholds, home) : spec.thresholds,
-    // What closes an alarm says nothing of the kind that sent it: the alarm's own alert did.
+    // What closes an alarm says nothing of its sender: the alarm's own alert did.
     reason: withUncertainTime(
-      spec.closes ? text : withUnexpectedKind(text, ...spec.evidence),
+      spec.closes ? text : withSenderDoubts(text, ...spec.evidence),
       ...spec.evidence,
     ),
     late,

@@ -44,6 +44,7 @@ export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
     celsius: typeof celsius === 'number' && celsius !== POWER_ON_CELSIUS ? celsius : undefined,
     doseId: typeof doseId === 'string' ? doseId : undefined,
     unexpectedKind: event.unexpectedkind,
+    padBroken: typeof event.data.padBroken === 'string' ? true : undefined,
     movedAt: event.movedat,
     // A beat heard is timed by when it was heard, at least its receipt, which is certain: another
     // reading of the device's clock (a panel's stamp in the hour repeated when the clocks go back)

@@ -1738,6 +1738,7 @@ function sensorsAfter(
       celsius: undefined,
       doseId: undefined,
       unexpectedKind: undefined,
+      padBroken: undefined,
       movedAt: undefined,
       alttime: undefined,
       aheadMs: undefined,

@@ -13,8 +13,8 @@ import {
   describeAge,
   deviceValues,
   type Output,
+  withSenderDoubts,
   withUncertainTime,
-  withUnexpectedKind,
 } from './output.ts';
 import { planOf } from './plan.ts';
 import { findEvent, indexOf } from './recent.ts';
@@ -153,7 +153,7 @@ export function triggerAlert(rule: TriggerRule, entry: RecentEvent, id: string, 
           ? { lateAfterS, limitMax: rule.limit.max, limitWithinS: rule.limit.withinS }
           : { lateAfterS },
     reason: withUncertainTime(
-      withUnexpectedKind(
+      withSenderDoubts(
         late ? `${reason}; late: event time ${describeAge(ageMs)} before triage` : reason,
         entry,
       ),
