@@ -139,6 +139,8 @@ describe("a device changed while its import's entries are published", () => {
         expect((await call('PATCH', `/api/devices/${serial}`, { location })).status).toBe(200);
     const imported = await importing;
     expect(imported.status, JSON.stringify(imported.body).slice(0, 300)).toBe(200);
+    // Every entry was published before the answer: none pending, and the answer is the one a replay gives.
+    expect(imported.body.pending).toBeUndefined();
     for (const serial of changed)
       await waitFor(async () => (await heldIn(map, serial, DeviceMapEntry))?.location === 'bedroom', {
         timeoutMs: 20_000,

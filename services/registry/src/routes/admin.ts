@@ -58,7 +58,8 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
         );
       }
       const { status, body } = importAnswer(result, issuing);
-      return reply.code(status).send(pending === undefined ? body : { ...body, pending });
+      // Said only when some are pending, so the answer is the one kept for a replay otherwise.
+      return reply.code(status).send(pending ? { ...body, pending } : body);
     },
 
     createToken: async (req, reply) => {
