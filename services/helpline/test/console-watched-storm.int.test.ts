@@ -51,9 +51,10 @@ describe('a supervisor watching a case through a storm (Chromium)', () => {
       await h.publish(h.alert({ residentId, priority: 3, type: 'mains.lost' }));
       await new Promise((resolve) => setTimeout(resolve, JOIN_GAP_MS));
     }
-    // The view catches up with the last join.
-    await expect.poll(() => lastCount, { timeout: 15_000 }).toBe(JOINS + 1);
+    // The view catches up with the last join (on a busy machine the alerts' way to the case and
+    // the stream's frames lag the publishing by seconds).
+    await expect.poll(() => lastCount, { timeout: 45_000 }).toBe(JOINS + 1);
     expect(refused).toEqual([]);
     await page.context().close();
-  }, 90_000);
+  }, 120_000);
 });
