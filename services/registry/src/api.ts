@@ -6,7 +6,6 @@ import {
   type FastifyInstance,
   type FastifyRequest,
   httpErrorHandler,
-  LanePool,
   type Logger,
   mountRoutes,
   type PersonLimit,
@@ -37,7 +36,7 @@ export interface ApiDeps {
   /** The resident-away bucket triage follows (absent in tests that mount the routes alone). */
   away?: AwayPublisher;
   credentials: CredentialAuthority | undefined;
-  /** Devices whose copies `publishedAll` publishes at once (REGISTRY_PUBLISH_WINDOW; 32 unless told). */
+  /** Devices whose copies `publishedAll` publishes together, a chunk (REGISTRY_PUBLISH_WINDOW; 256 unless told). */
   publishWindow?: number;
   clock: Clock;
   logger: Logger;
@@ -133,10 +132,13 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       );
     },
     publishedAll: async (serials) => {
-      // A lane per serial: a device's copies are never published twice at once, whatever the window.
-      const lanes = new LanePool(deps.publishWindow ?? 32);
-      for (const serial of serials) await lanes.submit(serial, () => ctx.published(serial));
-      await lanes.idle();
+      // A chunk at a time, each device once in it: its copies are never published twice at once.
+      const window = deps.publishWindow ?? 256;
+      const pending = await Promise.all([
+        deps.deviceMap.publishMany(serials, window),
+        deps.dc09.publishMany(serials, window),
+      ]);
+      return new Set(pending.flat()).size;
     },
   };
   const authenticate = async (req: FastifyRequest): Promise<Principal | undefined> => {

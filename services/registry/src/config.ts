@@ -77,11 +77,12 @@ export const registryEnv = {
    */
   REGISTRY_BROKER_SWEEP_S: z.coerce.number().min(0.05).max(86_400).default(3600),
   /**
-   * Devices whose copies (device-map and DC-09 entries) an import publishes at once after its
-   * commit: one device's copies are never sent twice at once, so they cannot overtake each other.
-   * 1 publishes one device after another.
+   * Devices whose copies (device-map and DC-09 entries) an import publishes together after its
+   * commit, a chunk: their entries read side by side, their rows in one statement, their writes
+   * side by side; one device is in a chunk once, so its copies cannot overtake each other. 1
+   * publishes one device after another.
    */
-  REGISTRY_PUBLISH_WINDOW: z.coerce.number().int().min(1).max(1024).default(32),
+  REGISTRY_PUBLISH_WINDOW: z.coerce.number().int().min(1).max(1024).default(256),
   /**
    * Devices whose broker clients an import installs in one dynamic-security message (fewer when
    * their commands would pass the broker's packet size). 1 sends a device's commands one at a time.

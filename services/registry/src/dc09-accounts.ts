@@ -184,6 +184,93 @@ export class Dc09AccountPublisher {
   }
 
   /**
+   * `publish` for many devices (an import's, after its commit), `chunk` serials at a time: the
+   * chunk's rows in one statement, which tells the devices with an account (most imports have none:
+   * nothing more for them); those accounts' entries read side by side; the rows read again in one
+   * statement; each written at the revision read, side by side, as `#putCurrent` writes one. A
+   * device whose account changed between the two reads, or whose write conflicts or fails, goes
+   * through `publish` alone. Once NATS failed every read of a chunk (or the bucket could not be
+   * opened), the accounts of the rest are not tried now. Answers the serials not published (retried with backoff). Never throws.
+   */
+  async publishMany(serials: readonly string[], chunk: number): Promise<string[]> {
+    const pending: string[] = [];
+    let unreachable = false;
+    const unique = [...new Set(serials)];
+    for (let from = 0; from < unique.length; from += chunk) {
+      const part = unique.slice(from, from + chunk);
+      try {
+        const done = await this.#publishChunk(part, unreachable);
+        unreachable ||= done.unreachable;
+        pending.push(...done.failed);
+      } catch (err) {
+        this.#log.warn({ err, of: part.length }, 'dc09 account puts failed; will retry');
+        for (const serial of part) if (!this.#pending.has(serial)) this.#scheduleRetry(serial, undefined, 0);
+        pending.push(...part);
+        unreachable = true;
+      }
+    }
+    return pending;
+  }
+
+  /** One chunk of `publishMany`: the serials left pending, and whether NATS failed every read. */
+  async #publishChunk(
+    serials: readonly string[],
+    skipNats: boolean,
+  ): Promise<{ failed: string[]; unreachable: boolean }> {
+    const holding: Array<{ serial: string; account: string }> = [];
+    const alone: string[] = [];
+    for (const [serial, rows] of await this.#store.mapRowsForMany(serials)) {
+      const account = this.#entryFor(rows.device, rows.resident)?.account;
+      // A device with a retry in hand may be leaving an account: that goes with it, alone.
+      if (this.#pending.has(serial)) alone.push(serial);
+      else if (account !== undefined) holding.push({ serial, account });
+    }
+    const failed: string[] = [];
+    let unreachable = false;
+    if (skipNats) {
+      for (const { serial } of holding) {
+        this.#puts.inc({ outcome: 'failed' });
+        this.#scheduleRetry(serial, undefined, 0);
+        failed.push(serial);
+      }
+      holding.length = 0;
+    } else if (holding.length > 0) {
+      const kv = this.#kv ?? (await this.open());
+      const read = await Promise.allSettled(holding.map(({ account }) => kv.get(account)));
+      unreachable = read.every((got) => got.status === 'rejected');
+      const rows = await this.#store.mapRowsForMany(holding.map(({ serial }) => serial));
+      await Promise.all(
+        holding.map(async ({ serial, account }, i) => {
+          const current = read[i]!;
+          const now = rows.get(serial);
+          const entry = now ? this.#entryFor(now.device, now.resident) : null;
+          if (current.status === 'fulfilled' && entry?.account === account) {
+            const value = JSON.stringify(entry);
+            if (current.value?.operation === 'PUT' && current.value.string() === value) return;
+            try {
+              await kv.put(account, value, { previousSeq: current.value?.revision ?? 0 });
+              this.#puts.inc({ outcome: 'written' });
+              return;
+            } catch {
+              // Goes again alone, from fresh rows.
+            }
+          } else if (current.status === 'rejected') {
+            this.#puts.inc({ outcome: 'failed' });
+            this.#scheduleRetry(serial, undefined, 0);
+            failed.push(serial);
+            return;
+          }
+          if (!(await this.publish(serial))) failed.push(serial);
+        }),
+      );
+    }
+    for (const serial of alone) if (!(await this.publish(serial))) failed.push(serial);
+    if (failed.length > 0)
+      this.#log.warn({ failed: failed.length, of: serials.length }, 'dc09 account puts failed; will retry');
+    return { failed, unreachable };
+  }
+
+  /**
    * Writes the device's entry as PostgreSQL has it now, unless the bucket holds it already. The
    * account's key is read before the rows the entry is built from, and written only at the revision
    * read: a change committed after the rows were read publishes after this and wins; one that

@@ -2,18 +2,21 @@ import { DeviceMapEntry, type Names } from '@telecare/contracts';
 import {
   type Counter,
   type KV,
+  type KvEntry,
   type Logger,
   lastValues,
   type NatsConnection,
   openDeviceMap,
 } from '@telecare/platform';
 import { buildDeviceMapEntry } from './device-map-entry.ts';
-import type { RegistryStore } from './store.ts';
+import type { MapRows, RegistryStore } from './store.ts';
 
 /** How bringing a serial's entry in step ended: written, already there, deleted, never there, failed. */
 export type MapOutcome = 'written' | 'unchanged' | 'deleted' | 'absent' | 'failed';
 
 const CAS_ATTEMPTS = 5;
+/** Serials the start-up sync reads and writes together (`#reconcileChunk`). */
+const SYNC_CHUNK = 256;
 
 /** JetStream "wrong last sequence": someone else wrote the key between our read and our write. */
 export const isRevisionConflict = (err: unknown): boolean =>
@@ -44,7 +47,7 @@ export class DeviceMapPublisher {
   readonly #retry: { initialMs: number; maxMs: number };
   readonly #replicas: number;
   #kv: KV | undefined;
-  readonly #pending = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<string, Retry>();
   readonly #inFlight = new Set<Promise<unknown>>();
   #closed = false;
 
@@ -89,21 +92,122 @@ export class DeviceMapPublisher {
     for (let attempt = 1; ; attempt++) {
       const current = await kv.get(serial);
       const rows = await this.#store.mapRowsFor(serial);
-      const entry = rows ? buildDeviceMapEntry(rows.device, rows.resident) : null;
       try {
-        if (!entry) {
-          if (current?.operation !== 'PUT') return 'absent';
-          await kv.delete(serial, { previousSeq: current.revision });
-          return 'deleted';
-        }
-        const value = canonical(entry);
-        if (current?.operation === 'PUT' && sameEntry(current.string(), value)) return 'unchanged';
-        await kv.put(serial, value, { previousSeq: current?.revision ?? 0 });
-        return 'written';
+        return await this.#writeAt(kv, serial, current, rows);
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
       }
     }
+  }
+
+  /**
+   * Writes (or deletes) the entry `rows` make, at the revision of `current`, the bucket's entry read
+   * before the rows; throws a revision conflict when the key was written since.
+   */
+  async #writeAt(
+    kv: KV,
+    serial: string,
+    current: KvEntry | null,
+    rows: MapRows | undefined,
+  ): Promise<Exclude<MapOutcome, 'failed'>> {
+    const entry = rows ? buildDeviceMapEntry(rows.device, rows.resident) : null;
+    if (!entry) {
+      if (current?.operation !== 'PUT') return 'absent';
+      await kv.delete(serial, { previousSeq: current.revision });
+      return 'deleted';
+    }
+    const value = canonical(entry);
+    if (current?.operation === 'PUT' && sameEntry(current.string(), value)) return 'unchanged';
+    await kv.put(serial, value, { previousSeq: current?.revision ?? 0 });
+    return 'written';
+  }
+
+  /**
+   * `#reconcile` for a chunk of serials at once: the bucket's entries read side by side, then the
+   * chunk's rows in one statement, then each written at the revision read, side by side. A serial
+   * whose write conflicts goes again alone from fresh rows (`#reconcile`). Answers each serial's
+   * outcome; a failure is counted and logged here, and left to the caller to try again.
+   */
+  async #reconcileChunk(serials: readonly string[]): Promise<Map<string, MapOutcome>> {
+    const outcomes = new Map<string, MapOutcome>();
+    const failed = (serial: string, err: unknown) => {
+      outcomes.set(serial, 'failed');
+      this.#puts.inc({ outcome: 'failed' });
+      return err;
+    };
+    let cause: unknown;
+    try {
+      const kv = this.#kv ?? (await this.open());
+      const read = await Promise.allSettled(serials.map((serial) => kv.get(serial)));
+      const currents = new Map<string, KvEntry | null>();
+      read.forEach((got, i) => {
+        const serial = serials[i]!;
+        if (got.status === 'fulfilled') currents.set(serial, got.value);
+        else cause = failed(serial, got.reason);
+      });
+      const rows = currents.size > 0 ? await this.#store.mapRowsForMany([...currents.keys()]) : new Map();
+      const written = await Promise.allSettled(
+        [...currents].map(([serial, current]) =>
+          this.#writeAt(kv, serial, current, rows.get(serial)).catch((err: unknown) => {
+            if (isRevisionConflict(err)) return this.#reconcile(serial);
+            throw err;
+          }),
+        ),
+      );
+      [...currents.keys()].forEach((serial, i) => {
+        const done = written[i]!;
+        if (done.status === 'rejected') cause = failed(serial, done.reason);
+        else {
+          outcomes.set(serial, done.value);
+          if (done.value !== 'absent') this.#puts.inc({ outcome: done.value });
+        }
+      });
+    } catch (err) {
+      for (const serial of serials) if (!outcomes.has(serial)) cause = failed(serial, err);
+    }
+    if (cause !== undefined) {
+      // The bucket may have been removed under us; open it again (creating it) next time.
+      this.#kv = undefined;
+      const count = [...outcomes.values()].filter((outcome) => outcome === 'failed').length;
+      this.#log.warn({ err: cause, failed: count, of: serials.length }, 'device map puts failed; will retry');
+    }
+    return outcomes;
+  }
+
+  /**
+   * Publishes many devices' committed state (an import's, after its commit), `chunk` serials at a
+   * time (`#reconcileChunk`): a statement of rows and two round trips of NATS requests a chunk
+   * rather than a statement and two round trips a device. Once a whole chunk fails (NATS cannot be
+   * reached), the rest are not tried now. Answers the serials not published: each is retried with
+   * backoff, a chunk at a time, until it is or the service closes. Never throws.
+   */
+  async publishMany(serials: readonly string[], chunk: number): Promise<string[]> {
+    const unique = [...new Set(serials)];
+    for (const serial of unique) this.#cancelRetry(serial);
+    const work = this.#publishChunks(unique, chunk);
+    this.#inFlight.add(work);
+    try {
+      const pending = await work;
+      this.#scheduleRetry(pending, 0, chunk);
+      return pending;
+    } finally {
+      this.#inFlight.delete(work);
+    }
+  }
+
+  async #publishChunks(serials: readonly string[], chunk: number): Promise<string[]> {
+    const pending: string[] = [];
+    for (let from = 0; from < serials.length; from += chunk) {
+      const part = serials.slice(from, from + chunk);
+      const outcomes = await this.#reconcileChunk(part);
+      const failed = part.filter((serial) => outcomes.get(serial) === 'failed');
+      pending.push(...failed);
+      if (failed.length === part.length) {
+        pending.push(...serials.slice(from + chunk));
+        break;
+      }
+    }
+    return pending;
   }
 
   /**
@@ -116,7 +220,7 @@ export class DeviceMapPublisher {
     this.#inFlight.add(work);
     try {
       const outcome = await work;
-      if (outcome === 'failed') this.#scheduleRetry(serial, 0);
+      if (outcome === 'failed') this.#scheduleRetry([serial], 0);
       return outcome;
     } finally {
       this.#inFlight.delete(work);
@@ -126,33 +230,33 @@ export class DeviceMapPublisher {
   /**
    * Makes the bucket match PostgreSQL: puts every mapped device and deletes keys for serials that
    * are no longer mapped. Keys are listed before rows are read, so a device committed meanwhile
-   * cannot be mistaken for a leftover and deleted. An entry the bucket does not already hold as the
-   * rows read here have it, and every leftover key, is brought in step from the bucket and fresh
-   * rows (`#reconcile`), so neither a snapshot older than a change published meanwhile nor an entry
-   * dated ahead of PostgreSQL's rows is left as it is.
+   * cannot be mistaken for a leftover and deleted. Every mapped device, and every leftover key, is
+   * brought in step from the bucket and fresh rows a chunk at a time (`#reconcileChunk`, as an
+   * import's are), so neither a snapshot older than a change published meanwhile nor an entry
+   * dated ahead of PostgreSQL's rows is left as it is. Throws once an entry could not be written.
    */
   async syncAll(): Promise<Record<MapOutcome, number>> {
     // Opened (created if missing) before it is read whole.
-    const kv = await this.open();
+    await this.open();
     const counts: Record<MapOutcome, number> = { written: 0, unchanged: 0, deleted: 0, absent: 0, failed: 0 };
     const leftovers = new Set((await lastValues(this.#nc, this.#names.kv.deviceMap)).keys());
-    for await (const { device, resident } of this.#store.allMapRows()) {
-      const entry = buildDeviceMapEntry(device, resident);
-      if (!entry) continue;
+    const reconcile = async (serials: readonly string[]) => {
+      for (const outcome of (await this.#reconcileChunk(serials)).values()) counts[outcome]++;
+      if (counts.failed > 0) throw new Error(`device map sync: ${counts.failed} entries not written`);
+    };
+    let chunk: string[] = [];
+    for await (const { device, resident } of this.#store.allMapRows(SYNC_CHUNK)) {
+      if (!buildDeviceMapEntry(device, resident)) continue;
       leftovers.delete(device.serial);
-      const current = await kv.get(device.serial);
-      const outcome =
-        current?.operation === 'PUT' && sameEntry(current.string(), canonical(entry))
-          ? 'unchanged'
-          : await this.#reconcile(device.serial);
-      if (outcome !== 'absent') this.#puts.inc({ outcome });
-      counts[outcome]++;
+      chunk.push(device.serial);
+      if (chunk.length < SYNC_CHUNK) continue;
+      await reconcile(chunk);
+      chunk = [];
     }
-    for (const serial of leftovers) {
-      const outcome = await this.#reconcile(serial);
-      if (outcome !== 'absent') this.#puts.inc({ outcome });
-      counts[outcome]++;
-    }
+    await reconcile(chunk);
+    const left = [...leftovers];
+    for (let from = 0; from < left.length; from += SYNC_CHUNK)
+      await reconcile(left.slice(from, from + SYNC_CHUNK));
     this.#log.info(counts, 'device map in step with postgres');
     return counts;
   }
@@ -179,27 +283,40 @@ export class DeviceMapPublisher {
     }
   }
 
-  #scheduleRetry(serial: string, attempt: number): void {
-    if (this.#closed) return;
+  /** Tries `serials` again after a backoff, a chunk at a time, and those that fail again after a longer one. */
+  #scheduleRetry(serials: readonly string[], attempt: number, chunk = 1): void {
+    if (this.#closed || serials.length === 0) return;
+    for (const serial of serials) this.#cancelRetry(serial);
     const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** attempt);
-    const timer = setTimeout(() => {
-      this.#pending.delete(serial);
-      const work = this.#publishOnce(serial).then((outcome) => {
-        if (outcome === 'failed') this.#scheduleRetry(serial, attempt + 1);
-      });
-      this.#inFlight.add(work);
-      void work.finally(() => this.#inFlight.delete(work));
-    }, delay);
+    const retry: Retry = {
+      serials: new Set(serials),
+      timer: setTimeout(() => {
+        for (const serial of retry.serials) this.#pending.delete(serial);
+        const work = this.#publishChunks([...retry.serials], chunk).then((pending) =>
+          this.#scheduleRetry(pending, attempt + 1, chunk),
+        );
+        this.#inFlight.add(work);
+        void work.finally(() => this.#inFlight.delete(work));
+      }, delay),
+    };
     // A pending retry must not keep a finished process alive; start-up sync covers it.
-    timer.unref();
-    this.#pending.set(serial, { attempt, timer });
+    retry.timer.unref();
+    for (const serial of serials) this.#pending.set(serial, retry);
   }
 
   #cancelRetry(serial: string): void {
-    const pending = this.#pending.get(serial);
-    if (pending) clearTimeout(pending.timer);
+    const retry = this.#pending.get(serial);
+    if (!retry) return;
     this.#pending.delete(serial);
+    retry.serials.delete(serial);
+    if (retry.serials.size === 0) clearTimeout(retry.timer);
   }
+}
+
+/** Serials tried again together after one backoff. */
+interface Retry {
+  readonly serials: Set<string>;
+  readonly timer: NodeJS.Timeout;
 }
 
 /** Whether a stored value is the entry `value` (canonical), whatever order its fields were kept in. */

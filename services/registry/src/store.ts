@@ -2313,6 +2313,15 @@ export class RegistryStore {
     return rows[0] ? splitMapRow(rows[0]) : undefined;
   }
 
+  /** `mapRowsFor` of many serials in one statement, by serial; a serial with no device is left out. */
+  async mapRowsForMany(serials: readonly string[]): Promise<Map<string, MapRows>> {
+    const { rows } = await this.#pool.query<MapJoinRow>(
+      `${this.#mapSelect()} where d.serial = any($1::text[])`,
+      [serials],
+    );
+    return new Map(rows.map((row) => [row.serial, splitMapRow(row)]));
+  }
+
   /**
    * Every device's map rows, in serial order, a batch at a time (keyset pagination, so a large
    * estate is never held in memory at once).

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { names } from '@telecare/contracts';
-import { type DynsecMosquitto, servers } from '@telecare/testkit';
+import { type DynsecMosquitto, type FaultProxy, servers, serviceEnv } from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 
@@ -35,6 +36,14 @@ export function apiCaller(baseUrl: () => string, token: () => string) {
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   };
 }
+
+/** A registry's environment in namespace `ns`, reaching NATS through `proxy`, with a data key of its own. */
+export const envBehind = (ns: string, proxy: FaultProxy) =>
+  serviceEnv(ns, {
+    REGISTRY_PORT: '0',
+    NATS_URL: proxy.url('nats'),
+    REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
+  });
 
 /** What a bucket holds for a key, read with its contract, or undefined when it holds none. */
 export async function heldIn<T>(

@@ -142,6 +142,11 @@ export function addImportCommand(program: Command, { ctx, io, outcome }: Command
           out.imported
             ? `residents: ${counts(out.residents)}; devices: ${counts(out.devices)}${refusedRows > 0 ? `; ${refusedRows} rows refused` : ''}`
             : 'nothing imported',
+          ...(out.pending
+            ? [
+                `${out.pending} devices not yet in the device map or DC-09 accounts (NATS not reached): the registry keeps trying`,
+              ]
+            : []),
           ...(issued.length === 0
             ? []
             : opts.secretsFile

@@ -259,6 +259,13 @@ export const ImportResultView = z.looseObject({
   errors: z.array(
     z.looseObject({ file: z.string(), line: z.number(), field: z.string(), message: z.string() }),
   ),
+  pending: z
+    .number()
+    .int()
+    .optional()
+    .describe(
+      "devices whose device-map or DC-09 account entry was not yet published when the import answered (NATS not reached): each is tried again with backoff, and the registry's start-up sync writes anything left; absent when none is (the answer is then the one an Idempotency-Key replays), on a refused import and on a replay",
+    ),
 });
 export type ImportResultView = z.infer<typeof ImportResultView>;
 

@@ -49,12 +49,17 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
         });
       // A repeat is answered with the kept answer as it was (its status set by `once`).
       if (replayed) return reply.send(result as unknown as ReturnType<typeof importAnswer>['body']);
+      let pending: number | undefined;
       if (result.imported) {
-        await ctx.publishedAll(result.serials);
-        log.info({ residents: result.residents.length, devices: result.devices.length }, 'import committed');
+        pending = await ctx.publishedAll(result.serials);
+        log.info(
+          { residents: result.residents.length, devices: result.devices.length, pending },
+          'import committed',
+        );
       }
       const { status, body } = importAnswer(result, issuing);
-      return reply.code(status).send(body);
+      // Said only when some are pending, so the answer is the one kept for a replay otherwise.
+      return reply.code(status).send(pending ? { ...body, pending } : body);
     },
 
     createToken: async (req, reply) => {

@@ -35,8 +35,8 @@ export interface RouteContext {
   /** After a commit, the copies follow: device map and DC-09 accounts. */
   published: (serial: string, previousAccount?: string | null) => Promise<void>;
   /**
-   * `published` for many devices after one commit (an import's), a window of them at a time: each
-   * device's publish keeps its own retry, so one that fails is tried again until it succeeds.
+   * `published` for many devices after one commit (an import's), a chunk of them at a time: answers
+   * how many devices' copies are not in their buckets yet, each tried again until it is.
    */
-  publishedAll: (serials: readonly string[]) => Promise<void>;
+  publishedAll: (serials: readonly string[]) => Promise<number>;
 }
