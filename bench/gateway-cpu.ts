@@ -71,24 +71,26 @@ async function startSide(
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF, label)}`]
     : [];
-  const child = spawn(
-    process.execPath,
-    [...profile, '--import', 'tsx', path.join(root, 'services', 'gateway-mqtt', 'src', 'main.ts')],
-    {
-      cwd: root,
-      env: {
-        ...process.env,
-        ...serviceEnv(namespace, {
-          MQTT_URL: mosquitto.url,
-          MQTT_CLIENT_ID: `${namespace}-gateway`,
-          LOG_LEVEL: 'warn',
-          TELECARE_PARTITIONS: '8',
-        }),
-        GATEWAY_MQTT_PORT: String(port),
-      },
-      stdio: ['ignore', out, out],
+  // BENCH_SERVICE_BUILD=<folder>: this checkout's gateway runs as its bundle `<folder>/gateway-mqtt.mjs`
+  // (`pnpm build:services --out <folder>`), the baseline's through tsx.
+  const built = label === 'this' ? process.env.BENCH_SERVICE_BUILD : undefined;
+  const entry = built
+    ? [path.resolve(built, 'gateway-mqtt.mjs')]
+    : ['--import', 'tsx', path.join(root, 'services', 'gateway-mqtt', 'src', 'main.ts')];
+  const child = spawn(process.execPath, [...profile, ...entry], {
+    cwd: root,
+    env: {
+      ...process.env,
+      ...serviceEnv(namespace, {
+        MQTT_URL: mosquitto.url,
+        MQTT_CLIENT_ID: `${namespace}-gateway`,
+        LOG_LEVEL: 'warn',
+        TELECARE_PARTITIONS: '8',
+      }),
+      GATEWAY_MQTT_PORT: String(port),
     },
-  );
+    stdio: ['ignore', out, out],
+  });
   for (let waited = 0; ; waited += 200) {
     if (child.exitCode !== null) throw new Error(`${label} gateway exited; see ${logDir}`);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`)

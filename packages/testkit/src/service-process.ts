@@ -17,7 +17,10 @@ const PORT_VARIABLE: Record<ServiceName, string> = {
   'gateway-dc09': 'GATEWAY_DC09_PORT',
 };
 
-/** A service running in a process of its own, as deployed (`node --import tsx services/<name>/src/main.ts`). */
+/**
+ * A service running in a process of its own, as deployed (`node --import tsx services/<name>/src/main.ts`,
+ * or its bundle with `BENCH_SERVICE_BUILD`).
+ */
 export interface ServiceProcess {
   readonly name: ServiceName;
   readonly port: number;
@@ -80,15 +83,17 @@ async function spawnOnce(
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
-  const child = spawn(
-    process.execPath,
-    [...profile, '--import', 'tsx', path.join(root, 'services', name, 'src', 'main.ts')],
-    {
-      cwd: root,
-      env: { ...process.env, ...env, [PORT_VARIABLE[name]]: String(port) },
-      stdio: ['ignore', out, out],
-    },
-  );
+  // BENCH_SERVICE_BUILD=<folder> (in `env` or this process's): run the service's bundle
+  // `<folder>/<name>.mjs` (`pnpm build:services`) instead of its TypeScript through tsx.
+  const built = env.BENCH_SERVICE_BUILD ?? process.env.BENCH_SERVICE_BUILD;
+  const entry = built
+    ? [path.resolve(built, `${name}.mjs`)]
+    : ['--import', 'tsx', path.join(root, 'services', name, 'src', 'main.ts')];
+  const child = spawn(process.execPath, [...profile, ...entry], {
+    cwd: root,
+    env: { ...process.env, ...env, [PORT_VARIABLE[name]]: String(port) },
+    stdio: ['ignore', out, out],
+  });
   const url = `http://127.0.0.1:${port}`;
   const close = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
