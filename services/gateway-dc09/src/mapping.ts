@@ -41,20 +41,18 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
  * `<kind>R` is DC-03's restoral of that kind ("alarm/trouble condition has been eliminated", the
  * zone back to normal: a panel's one restore for both), mapped as the kind's alarm restore
  * `<kind>H` where the kind's alarm is mapped: a smoke, gas, heat or flood case it restores stays
- * queued for an operator, and a personal alarm's restoral is its cancel, as `<kind>H` is. A
- * hold-up, burglary or sprinkler restoral (HR, BR, SR), whose alarm is not mapped, is recorded as
- * `code.unmapped`.
+ * queued for an operator. A personal alarm's restoral (MR, PR, QR, UR) is not its cancel: a
+ * cancel closes an unanswered press as a false alarm, and a restoral is the zone back to normal,
+ * which a panel may send by itself once a button is released; it is recorded as `code.unmapped`,
+ * as are the restorals of alarms not mapped (HR, BR, SR).
  */
 export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   MA: 'pendant.pressed',
   MH: 'alarm.cancelled',
-  MR: 'alarm.cancelled',
   QA: 'pendant.pressed',
   QH: 'alarm.cancelled',
-  QR: 'alarm.cancelled',
   PA: 'pendant.pressed',
   PH: 'alarm.cancelled',
-  PR: 'alarm.cancelled',
   FA: 'smoke.detected',
   FH: 'smoke.restored',
   FR: 'smoke.restored',
@@ -74,7 +72,6 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   // account override says otherwise.
   UA: 'pendant.pressed',
   UH: 'alarm.cancelled',
-  UR: 'alarm.cancelled',
   AT: 'mains.lost',
   AR: 'mains.restored',
   YT: 'battery.low',
