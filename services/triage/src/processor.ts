@@ -41,7 +41,7 @@ import {
   supervisedSerial,
   type Timer,
 } from '@telecare/rules';
-import type { EventIndex } from './event-index.ts';
+import type { EventIndex, IndexAppend } from './event-index.ts';
 import type { TriageMetrics } from './metrics.ts';
 import { RedisAwayError } from './redis-away.ts';
 import type { StateStore } from './state-store.ts';
@@ -196,10 +196,6 @@ export class EventProcessor {
     message: Pick<MessageContext, 'traceparent' | 'seq'>,
     partition: number | undefined,
   ): Promise<void> {
-    // Sent now, beside the state's load and save, and stored before the event is acked (or,
-    // Redis not taking it in time, claimed as a gap of the resident's index).
-    const indexing =
-      partition === undefined ? undefined : this.#index?.send(event.residentid, message.seq, partition);
     // An alarm lane does not wait for Redis: a state it cannot have at once is decided without.
     const loaded =
       partition === undefined
@@ -214,8 +210,24 @@ export class EventProcessor {
     if (partition === undefined && (loaded === UNKNOWN || this.#store.redisAway))
       return this.#aheadOfState(event, pass, loaded === UNKNOWN);
     for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
+    // A partition lane's event goes into its resident's index before it is acked: in the state's
+    // save script when the state changed (waited for as the save is), or else by a write of its own,
+    // claimed as a gap of the index if Redis does not take it in time.
+    const saves = result.state !== state;
+    const appending =
+      partition !== undefined && saves
+        ? this.#index?.appending(event.residentid, message.seq, partition)
+        : undefined;
+    const indexing =
+      partition !== undefined && !saves
+        ? this.#index?.send(event.residentid, message.seq, partition)
+        : undefined;
     // The timers' index and the state in one round trip to Redis, after the timers' records.
-    const applying = this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
+    const applying = this.#timers.apply(
+      result.timers,
+      event.residentid,
+      this.#saving(state, result.state, appending),
+    );
     try {
       await (partition === undefined ? within(applying, ALARM_SAVE_WAIT_MS) : applying);
     } catch (err) {
@@ -323,12 +335,13 @@ export class EventProcessor {
     });
   }
 
-  /** The state's save, to go with the timers' index writes, when the rules changed it. */
+  /** The state's save (and its event's index append), to go with the timers' index writes, when the rules changed it. */
   #saving(
     before: ResidentState,
     after: ResidentState,
+    append?: IndexAppend,
   ): ((writes: ScriptWrites) => (answer: [Error | null, unknown]) => Promise<void>) | undefined {
-    return after === before ? undefined : (writes) => this.#store.saveIn(writes, before, after);
+    return after === before ? undefined : (writes) => this.#store.saveIn(writes, before, after, append);
   }
 
   /**
