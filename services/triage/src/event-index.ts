@@ -27,9 +27,9 @@ const SETTLE_RETRY_MS = 1_000;
 const SETTLE_AT_ONCE = 64;
 
 /**
- * One event's sequence into its resident's list, once, in stream order: `indexAppend(key, since,
- * seq, cap, ttl, partition)`, `key` the resident's list, `since` the hash of where each partition's
- * index begins. A Lua function, so the state's save can run it in its own script (`StateStore.saveIn`).
+ * One event's sequence into its resident's list, once, in stream order. `KEYS[1]` the resident's
+ * list, `KEYS[2]` the hash of where each partition's index begins; `ARGV`: the sequence, the cap,
+ * the expiry in seconds, the partition.
  * - A sequence past the list's last is pushed and the list cut to the newest `cap`.
  * - One at or before it (a redelivery, a replay, an event handed back after later ones of its
  *   resident) goes in its place unless it is there already, so the list never holds one twice.
@@ -37,45 +37,33 @@ const SETTLE_AT_ONCE = 64;
  *   stands, so the index is whole from there on (its lanes hold several residents' events at once,
  *   so the first one written need not be the lowest).
  */
-export const INDEX_APPEND_LUA = `
-local function indexAppend(key, sinceKey, seqArg, capArg, ttlArg, partition)
-  local seq = tonumber(seqArg)
-  local cap = tonumber(capArg)
-  local since = tonumber(redis.call('HGET', sinceKey, partition))
-  if not since or seq < since then redis.call('HSET', sinceKey, partition, seqArg) end
-  local last = redis.call('LINDEX', key, -1)
-  if not last or seq > tonumber(last) then
-    if redis.call('RPUSH', key, seqArg) > cap then redis.call('LTRIM', key, -cap, -1) end
-  elseif seq < tonumber(last) then
-    local all = redis.call('LRANGE', key, 0, -1)
-    local placed = false
-    for i = #all, 1, -1 do
-      local at = tonumber(all[i])
-      if at == seq then placed = true break end
-      if at < seq then
-        redis.call('LINSERT', key, 'AFTER', all[i], seqArg)
-        placed = true
-        break
-      end
+const APPEND = `
+local key = KEYS[1]
+local seq = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local since = tonumber(redis.call('HGET', KEYS[2], ARGV[4]))
+if not since or seq < since then redis.call('HSET', KEYS[2], ARGV[4], ARGV[1]) end
+local last = redis.call('LINDEX', key, -1)
+if not last or seq > tonumber(last) then
+  if redis.call('RPUSH', key, ARGV[1]) > cap then redis.call('LTRIM', key, -cap, -1) end
+elseif seq < tonumber(last) then
+  local all = redis.call('LRANGE', key, 0, -1)
+  local placed = false
+  for i = #all, 1, -1 do
+    local at = tonumber(all[i])
+    if at == seq then placed = true break end
+    if at < seq then
+      redis.call('LINSERT', key, 'AFTER', all[i], ARGV[1])
+      placed = true
+      break
     end
-    if not placed and #all < cap then redis.call('LPUSH', key, seqArg) end
-    if redis.call('LLEN', key) > cap then redis.call('LTRIM', key, -cap, -1) end
   end
-  redis.call('EXPIRE', key, tonumber(ttlArg))
+  if not placed and #all < cap then redis.call('LPUSH', key, ARGV[1]) end
+  if redis.call('LLEN', key) > cap then redis.call('LTRIM', key, -cap, -1) end
 end
-`;
-
-/** The append alone: `KEYS` the list and the partitions' hash, `ARGV` the sequence, cap, expiry and partition. */
-const APPEND = `${INDEX_APPEND_LUA}
-indexAppend(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+redis.call('EXPIRE', key, tonumber(ARGV[3]))
 return 1
 `;
-
-/** One event's append, as `INDEX_APPEND_LUA`'s keys (the list, the partitions' hash) and arguments. */
-export interface IndexAppend {
-  readonly keys: readonly [string, string];
-  readonly args: readonly [seq: number, cap: number, ttlS: number, partition: number];
-}
 
 const APPEND_COMMAND = 'triageEventIndexAppend';
 
@@ -221,22 +209,17 @@ export class EventIndex {
     return `${this.#gapPrefix}${residentId}`;
   }
 
-  /**
-   * One event's append, for the state's save to run in its own script (`StateStore.saveIn`): the
-   * event's step then waits for it as for the save, and no write of its own is sent or settled.
-   */
-  appending(residentId: string, seq: number, partition: number): IndexAppend {
-    return {
-      keys: [this.key(residentId), this.#sinceKey],
-      args: [seq, EVENT_INDEX_CAP, EVENT_INDEX_TTL_S, partition],
-    };
-  }
-
   /** Adds one event of a partition lane and waits for Redis to take it. */
   async append(residentId: string, seq: number, partition: number): Promise<void> {
-    const { keys, args } = this.appending(residentId, seq, partition);
     try {
-      await (this.#redis as unknown as Scripted)[APPEND_COMMAND](...keys, ...args);
+      await (this.#redis as unknown as Scripted)[APPEND_COMMAND](
+        this.key(residentId),
+        this.#sinceKey,
+        seq,
+        EVENT_INDEX_CAP,
+        EVENT_INDEX_TTL_S,
+        partition,
+      );
     } catch (err) {
       throw new TransientError('could not index the event', {
         cause: err,

@@ -1,6 +1,4 @@
 export { loadTriageConfig, type TriageConfig, triageEnv } from './config.ts';
-export { EventIndex } from './event-index.ts';
-export type { GapClaims } from './index-gaps.ts';
 export { alarmConsumerName, areaConsumerName, consumerName } from './partitions.ts';
 export { RedisAway, RedisAwayError } from './redis-away.ts';
 export { startTriage, type TriageHandle, type TriageOptions, triageService } from './service.ts';

@@ -41,7 +41,7 @@ import {
   supervisedSerial,
   type Timer,
 } from '@telecare/rules';
-import type { EventIndex, IndexAppend } from './event-index.ts';
+import type { EventIndex } from './event-index.ts';
 import type { TriageMetrics } from './metrics.ts';
 import { RedisAwayError } from './redis-away.ts';
 import type { StateStore } from './state-store.ts';
@@ -184,7 +184,7 @@ export class EventProcessor {
     step.catch(() => undefined);
     const state = this.#store.peek(event.residentid);
     const { pass } = await this.#alert(event, message, state ?? initialState(event.residentid));
-    this.#aheadOfState(event, pass, state === undefined);
+    this.#aheadOfState(event, pass, state === undefined, 'lock');
   }
 
   /**
@@ -196,6 +196,10 @@ export class EventProcessor {
     message: Pick<MessageContext, 'traceparent' | 'seq'>,
     partition: number | undefined,
   ): Promise<void> {
+    // Sent now, beside the state's load and save, and stored before the event is acked (or,
+    // Redis not taking it in time, claimed as a gap of the resident's index).
+    const indexing =
+      partition === undefined ? undefined : this.#index?.send(event.residentid, message.seq, partition);
     // An alarm lane does not wait for Redis: a state it cannot have at once is decided without.
     const loaded =
       partition === undefined
@@ -208,26 +212,10 @@ export class EventProcessor {
     // event (its state, timers and holds) is its partition lane's, which reads it too, in order,
     // and acks it only once all of it is durable.
     if (partition === undefined && (loaded === UNKNOWN || this.#store.redisAway))
-      return this.#aheadOfState(event, pass, loaded === UNKNOWN);
+      return this.#aheadOfState(event, pass, loaded === UNKNOWN, 'redis');
     for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
-    // A partition lane's event goes into its resident's index before it is acked: in the state's
-    // save script when the state changed (waited for as the save is), or else by a write of its own,
-    // claimed as a gap of the index if Redis does not take it in time.
-    const saves = result.state !== state;
-    const appending =
-      partition !== undefined && saves
-        ? this.#index?.appending(event.residentid, message.seq, partition)
-        : undefined;
-    const indexing =
-      partition !== undefined && !saves
-        ? this.#index?.send(event.residentid, message.seq, partition)
-        : undefined;
     // The timers' index and the state in one round trip to Redis, after the timers' records.
-    const applying = this.#timers.apply(
-      result.timers,
-      event.residentid,
-      this.#saving(state, result.state, appending),
-    );
+    const applying = this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
     try {
       await (partition === undefined ? within(applying, ALARM_SAVE_WAIT_MS) : applying);
     } catch (err) {
@@ -236,7 +224,7 @@ export class EventProcessor {
       // event (a save that lands late is a list the next change was not made from: written whole).
       applying.catch(() => undefined);
       this.#store.forget(event.residentid);
-      return this.#aheadOfState(event, pass, false);
+      return this.#aheadOfState(event, pass, false, 'redis');
     }
     // Waited for only as long as Redis answers: an event the state did not need Redis for is
     // not held by its index, which claims a gap instead (see `EventIndex.settle`).
@@ -304,10 +292,17 @@ export class EventProcessor {
   }
 
   /**
-   * An alarm whose alerts are stored but whose state the alarm lane could not save (Redis away):
-   * acked on its alarm lane, so the next alarm is not held behind it; its partition lane saves it.
+   * An alarm whose alerts are stored but whose state the alarm lane could not save: its resident's
+   * lock not had within its bound (`lock`: the partition lane held it, a busy machine or Redis slow)
+   * or Redis away (`redis`). Acked on its alarm lane, so the next alarm is not held behind it; its
+   * partition lane evaluates it with the state and saves it.
    */
-  #aheadOfState(event: TelecareEvent, alerts: readonly Alert[], unknown: boolean): void {
+  #aheadOfState(
+    event: TelecareEvent,
+    alerts: readonly Alert[],
+    unknown: boolean,
+    cause: 'lock' | 'redis',
+  ): void {
     this.#metrics.alarmsAheadOfState.inc({ state: unknown ? 'unknown' : 'held' });
     this.#log.warn(
       {
@@ -315,8 +310,9 @@ export class EventProcessor {
         residentId: event.residentid,
         alertIds: alerts.map((alert) => alert.id),
         withoutState: unknown,
+        cause,
       },
-      'alarm alerted with Redis away: its state is saved by its partition lane',
+      'alarm alerted ahead of its state: its partition lane saves it',
     );
   }
 
@@ -335,13 +331,12 @@ export class EventProcessor {
     });
   }
 
-  /** The state's save (and its event's index append), to go with the timers' index writes, when the rules changed it. */
+  /** The state's save, to go with the timers' index writes, when the rules changed it. */
   #saving(
     before: ResidentState,
     after: ResidentState,
-    append?: IndexAppend,
   ): ((writes: ScriptWrites) => (answer: [Error | null, unknown]) => Promise<void>) | undefined {
-    return after === before ? undefined : (writes) => this.#store.saveIn(writes, before, after, append);
+    return after === before ? undefined : (writes) => this.#store.saveIn(writes, before, after);
   }
 
   /**

@@ -9,76 +9,54 @@ import {
   StateDecodeError,
   type StoredLayout,
 } from '@telecare/rules';
-import { INDEX_APPEND_LUA, type IndexAppend } from './event-index.ts';
 import type { LaneWork } from './leases.ts';
 import { RedisAway } from './redis-away.ts';
 import type { ScriptWrites } from './timers.ts';
 
 /**
- * One resident's save, as one script so that it is whole: `save(key, legacy, a)`, `key` the state's
- * list, `legacy` where an earlier version kept the state (one JSON value), removed by a whole write,
- * its arguments from `ARGV[a + 1]` on:
+ * One resident's save, as one script so that it is whole. `KEYS[1]` the state's list,
+ * `KEYS[2]` where an earlier version kept the state (one JSON value), removed by a whole write.
  * - `whole token ...elements`: the list replaced by the token and the elements.
  * - `change expected token head rhythms n ...removed ...added`: only when the list starts with
  *   `expected` (it is the list this change was made from: not lost, not written by anyone else),
  *   the token and the head and rhythms set (an empty one is unchanged), the `n` rows removed by
  *   their text and the rest pushed. Answers 0, having changed nothing, when it is not.
  */
-const SAVE_LUA = `
-local function save(key, legacy, a)
-  local function push(from)
-    for i = from, #ARGV, 1000 do
-      redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
-    end
+const SAVE = `
+local key = KEYS[1]
+local function push(from)
+  for i = from, #ARGV, 1000 do
+    redis.call('RPUSH', key, unpack(ARGV, i, math.min(i + 999, #ARGV)))
   end
-  if ARGV[a + 1] == 'whole' then
-    redis.call('DEL', key, legacy)
-    push(a + 2)
-    return 1
-  end
-  local top = redis.pcall('LINDEX', key, 0)
-  if type(top) ~= 'string' or top ~= ARGV[a + 2] then return 0 end
-  redis.call('LSET', key, 0, ARGV[a + 3])
-  if ARGV[a + 4] ~= '' then redis.call('LSET', key, 1, ARGV[a + 4]) end
-  if ARGV[a + 5] ~= '' then redis.call('LSET', key, 2, ARGV[a + 5]) end
-  local removed = tonumber(ARGV[a + 6])
-  for i = a + 7, a + 6 + removed do redis.call('LREM', key, 1, ARGV[i]) end
-  push(a + 7 + removed)
+end
+if ARGV[1] == 'whole' then
+  redis.call('DEL', key, KEYS[2])
+  push(2)
   return 1
 end
-`;
-
-/** The save alone: `KEYS` the list and the legacy key. */
-const SAVE = `${SAVE_LUA}
-return save(KEYS[1], KEYS[2], 0)
-`;
-
-/**
- * The save with its event's index append (a partition lane's event that changed the state: one
- * script an event, not two): `KEYS` the list, the legacy key and the append's two keys; `ARGV` the
- * append's four arguments, then the save's. The append is made whatever the save answers: a change
- * refused (0) is written whole next, without it, so the event is indexed once either way.
- */
-const SAVE_INDEXED = `${INDEX_APPEND_LUA}${SAVE_LUA}
-indexAppend(KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-return save(KEYS[1], KEYS[2], 4)
+local top = redis.pcall('LINDEX', key, 0)
+if type(top) ~= 'string' or top ~= ARGV[2] then return 0 end
+redis.call('LSET', key, 0, ARGV[3])
+if ARGV[4] ~= '' then redis.call('LSET', key, 1, ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('LSET', key, 2, ARGV[5]) end
+local removed = tonumber(ARGV[6])
+for i = 7, 6 + removed do redis.call('LREM', key, 1, ARGV[i]) end
+push(7 + removed)
+return 1
 `;
 
 const SAVE_COMMAND = 'triageStateSave';
-const SAVE_INDEXED_COMMAND = 'triageStateSaveIndexed';
 /**
- * In a pipeline a script goes by its digest alone (the client's own script command would send its
+ * In a pipeline the script goes by its digest alone (the client's own script command would send its
  * whole text with every pipeline); a Redis that does not know it yet (restarted, flushed) answers
- * NOSCRIPT, having run nothing, and the save is sent again by the client's script command, which loads it.
+ * NOSCRIPT, and the save is sent again by the client's script command, which loads it.
  */
 const SAVE_SHA = createHash('sha1').update(SAVE).digest('hex');
-const SAVE_INDEXED_SHA = createHash('sha1').update(SAVE_INDEXED).digest('hex');
 /** Stands for a key that is not a list where the list goes (never a token: tokens have a dot). */
 const UNREADABLE = 'unreadable';
 
 type Saving = {
   [SAVE_COMMAND](key: string, legacy: string, ...args: Array<string | number>): unknown;
-  [SAVE_INDEXED_COMMAND](...keysAndArgs: Array<string | number>): unknown;
 };
 
 /** What this instance knows of a state it read or saved: the list's token and layout as stored. */
@@ -126,7 +104,6 @@ export class StateStore {
     this.#redis = redis;
     this.#prefix = `${redisPrefix}triage:state:`;
     redis.defineCommand(SAVE_COMMAND, { numberOfKeys: 2, lua: SAVE });
-    redis.defineCommand(SAVE_INDEXED_COMMAND, { numberOfKeys: 4, lua: SAVE_INDEXED });
     this.#log = logger.child({ component: 'state-store' });
     this.#capacity = options.cache ?? 0;
     this.#loaded = options.loaded ?? (() => undefined);
@@ -239,14 +216,12 @@ export class StateStore {
    * Adds the save of `after` to other writes (a pipeline, or the timers' writes on the client; sent,
    * and its failure read, by their owner), as the change from `before` when `before` is a state this store read or saved, and
    * whole otherwise. The owner hands the returned step the script's answer once the pipeline has
-   * run: when the list was not the one the change was made from, the step writes it whole. Given
-   * the event's index append, the same script makes it, once, whatever the save answers.
+   * run: when the list was not the one the change was made from, the step writes it whole.
    */
   saveIn(
     pipeline: ScriptWrites,
     before: ResidentState | undefined,
     after: ResidentState,
-    append?: IndexAppend,
   ): (answer: [Error | null, unknown]) => Promise<void> {
     const token = this.#token();
     const from = before === undefined ? undefined : this.#stored.get(before);
@@ -273,16 +248,11 @@ export class StateStore {
       ];
       layout = change.layout;
     }
-    if (append === undefined) pipeline.evalsha(SAVE_SHA, 2, key, legacy, ...args);
-    else pipeline.evalsha(SAVE_INDEXED_SHA, 4, key, legacy, ...append.keys, ...append.args, ...args);
+    pipeline.evalsha(SAVE_SHA, 2, key, legacy, ...args);
     return async ([err, answer]) => {
       if (err !== null) {
         if (!/NOSCRIPT/.test(err.message)) throw err;
-        const saving = this.#redis as unknown as Saving;
-        answer =
-          append === undefined
-            ? await saving[SAVE_COMMAND](key, legacy, ...args)
-            : await saving[SAVE_INDEXED_COMMAND](key, legacy, ...append.keys, ...append.args, ...args);
+        answer = await (this.#redis as unknown as Saving)[SAVE_COMMAND](key, legacy, ...args);
       }
       if (answer === 1) {
         this.#stored.set(after, { token, layout });

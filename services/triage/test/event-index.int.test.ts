@@ -8,13 +8,11 @@ import {
   type NatsConnection,
   type Redis,
 } from '@telecare/platform';
-import { initialState, type ResidentState } from '@telecare/rules';
 import { cleanupNamespace, servers } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_INDEX_TTL_S, EventIndex } from '../src/event-index.ts';
 import { consumerName, startTriage, type TriageHandle } from '../src/index.ts';
 import { GapClaims } from '../src/index-gaps.ts';
-import { StateStore } from '../src/state-store.ts';
 import { drained, makeEvent, publishEvent, T0, triageTestbed } from './support.ts';
 
 // Each resident's newest events by EVENTS stream sequence, written by the partition lanes and read
@@ -162,61 +160,5 @@ describe("triage's per-resident event index", () => {
     expect((await index.read('res_evorder2', 1)).seqs).toEqual(
       [...full.slice(1), 1_300].sort((a, b) => a - b),
     );
-  });
-
-  it("appends a saving event once in its state's save script: the change applied, refused and written whole, or the script unknown to Redis", async () => {
-    const claims = await GapClaims.open({ nc, names: n, ttlS: EVENT_INDEX_TTL_S });
-    const index = new EventIndex(redis, n, { claims });
-    const store = new StateStore(redis, n.redisPrefix, logger);
-    const id = 'res_evsave1';
-    /** Saves `after` with the event `seq`'s append as a partition lane does, on the client. */
-    const save = async (
-      from: StateStore,
-      before: ResidentState | undefined,
-      after: ResidentState,
-      seq: number,
-    ) => {
-      const sent: Array<Promise<unknown>> = [];
-      const then = from.saveIn(
-        { evalsha: (sha, keys, ...args) => void sent.push(redis.evalsha(sha, keys, ...args)) },
-        before,
-        after,
-        index.appending(id, seq, 1),
-      );
-      expect(sent).toHaveLength(1);
-      const [answer] = await Promise.allSettled(sent);
-      await then(answer?.status === 'fulfilled' ? [null, answer.value] : [answer?.reason as Error, null]);
-    };
-    const states = Array.from({ length: 4 }, (_, i) => ({
-      ...initialState(id),
-      seen: Array.from({ length: i + 1 }, (__, j) => `evt_save-${j}`),
-    }));
-    const [first, second, third, fourth] = states as [
-      ResidentState,
-      ResidentState,
-      ResidentState,
-      ResidentState,
-    ];
-    // Whole (nothing read before), then as a change of the list it wrote.
-    await save(store, undefined, first, 30);
-    await save(store, first, second, 31);
-    expect(await new StateStore(redis, n.redisPrefix, logger).load(id)).toEqual(second);
-    expect((await index.read(id, 1)).seqs).toEqual([30, 31]);
-    // Another writer's list: the change is refused (0) and the state written whole, the event indexed once.
-    const other = new StateStore(redis, n.redisPrefix, logger);
-    await save(other, undefined, first, 32);
-    await save(store, second, third, 33);
-    expect(await new StateStore(redis, n.redisPrefix, logger).load(id)).toEqual(third);
-    expect((await index.read(id, 1)).seqs).toEqual([30, 31, 32, 33]);
-    expect((await index.read(id, 1)).since).toBeLessThanOrEqual(30);
-    // A Redis that does not know the script answers NOSCRIPT, having run nothing: sent again by the
-    // client's script command, the save and the append are made once.
-    const then = store.saveIn({ evalsha: () => undefined }, third, fourth, index.appending(id, 34, 1));
-    await then([new Error('NOSCRIPT No matching script. Please use EVAL.'), null]);
-    expect(await new StateStore(redis, n.redisPrefix, logger).load(id)).toEqual(fourth);
-    expect((await index.read(id, 1)).seqs).toEqual([30, 31, 32, 33, 34]);
-    // The same event saved again (handed back after its save landed): still once in the index.
-    await save(new StateStore(redis, n.redisPrefix, logger), undefined, fourth, 34);
-    expect((await index.read(id, 1)).seqs).toEqual([30, 31, 32, 33, 34]);
   });
 });
