@@ -184,7 +184,7 @@ export class EventProcessor {
     step.catch(() => undefined);
     const state = this.#store.peek(event.residentid);
     const { pass } = await this.#alert(event, message, state ?? initialState(event.residentid));
-    this.#aheadOfState(event, pass, state === undefined, 'lock');
+    this.#aheadOfState(event, pass, state === undefined);
   }
 
   /**
@@ -212,7 +212,7 @@ export class EventProcessor {
     // event (its state, timers and holds) is its partition lane's, which reads it too, in order,
     // and acks it only once all of it is durable.
     if (partition === undefined && (loaded === UNKNOWN || this.#store.redisAway))
-      return this.#aheadOfState(event, pass, loaded === UNKNOWN, 'redis');
+      return this.#aheadOfState(event, pass, loaded === UNKNOWN);
     for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
     // The timers' index and the state in one round trip to Redis, after the timers' records.
     const applying = this.#timers.apply(result.timers, event.residentid, this.#saving(state, result.state));
@@ -224,7 +224,7 @@ export class EventProcessor {
       // event (a save that lands late is a list the next change was not made from: written whole).
       applying.catch(() => undefined);
       this.#store.forget(event.residentid);
-      return this.#aheadOfState(event, pass, false, 'redis');
+      return this.#aheadOfState(event, pass, false);
     }
     // Waited for only as long as Redis answers: an event the state did not need Redis for is
     // not held by its index, which claims a gap instead (see `EventIndex.settle`).
@@ -292,17 +292,10 @@ export class EventProcessor {
   }
 
   /**
-   * An alarm whose alerts are stored but whose state the alarm lane could not save: its resident's
-   * lock not had within its bound (`lock`: the partition lane held it, a busy machine or Redis slow)
-   * or Redis away (`redis`). Acked on its alarm lane, so the next alarm is not held behind it; its
-   * partition lane evaluates it with the state and saves it.
+   * An alarm whose alerts are stored but whose state the alarm lane could not save (Redis away):
+   * acked on its alarm lane, so the next alarm is not held behind it; its partition lane saves it.
    */
-  #aheadOfState(
-    event: TelecareEvent,
-    alerts: readonly Alert[],
-    unknown: boolean,
-    cause: 'lock' | 'redis',
-  ): void {
+  #aheadOfState(event: TelecareEvent, alerts: readonly Alert[], unknown: boolean): void {
     this.#metrics.alarmsAheadOfState.inc({ state: unknown ? 'unknown' : 'held' });
     this.#log.warn(
       {
@@ -310,9 +303,8 @@ export class EventProcessor {
         residentId: event.residentid,
         alertIds: alerts.map((alert) => alert.id),
         withoutState: unknown,
-        cause,
       },
-      'alarm alerted ahead of its state: its partition lane saves it',
+      'alarm alerted with Redis away: its state is saved by its partition lane',
     );
   }
 
