@@ -4,6 +4,7 @@ import { Presence, HelplineRole as Role } from '@telecare/contracts';
 import { hashToken, type Pool, RefusedError, type TokenRecord, TokenStore } from '@telecare/platform';
 import { z } from 'zod';
 import type { ConsoleStore } from './presence.ts';
+import type { Db } from './store/context.ts';
 
 export { HELPLINE_ROLES as ROLES, PRESENCE } from '@telecare/contracts';
 export { Presence, Role };
@@ -423,8 +424,8 @@ export class PeopleStore {
    * comes before (the reassign is refused) or after it has committed (and the case is found and
    * handed back by the caller).
    */
-  async setPresence(userId: string, status: Presence, now: Date): Promise<void> {
-    await this.pool.query(
+  async setPresence(userId: string, status: Presence, now: Date, db: Db = this.pool): Promise<void> {
+    await db.query(
       `with who as (select id from ${this.#t.users} where id = $1 for no key update)
        insert into ${this.#t.presence} (user_id, status, since) select who.id, $2, $3 from who
        on conflict (user_id) do update set status = excluded.status,

@@ -163,16 +163,14 @@ export async function releaseCasesOf(deps: RouteDeps, userId: string, at: Date):
 }
 
 /**
- * Someone went away (a break; or a supervisor set them away, `by`): the cases they have accepted go
- * back to the queue now, for the next operator who is there. Returns those cases' ids.
+ * Sets someone away (a break; or a supervisor set them away, `by`) and, in the same transaction,
+ * sends the cases they have accepted back to the queue for the next operator who is there. Returns
+ * those cases' ids.
  */
-export async function returnCasesOfAway(
-  deps: RouteDeps,
-  userId: string,
-  by: string,
-  at: Date,
-): Promise<string[]> {
-  const events = await deps.store.holderAway(at, userId, by);
+export async function goAway(deps: RouteDeps, userId: string, by: string, at: Date): Promise<string[]> {
+  const events = await deps.store.goAway(at, userId, by, (db) =>
+    deps.people.setPresence(userId, 'away', at, db),
+  );
   if (events.length === 0) return [];
   const cases = [...new Set(events.map((e) => e.caseId))];
   deps.publisher.flushInBackground();

@@ -1,13 +1,7 @@
 import type { HELPLINE_PRESENCE_ROUTES } from '@telecare/contracts';
 import { NotFoundError, type RouteHandlers } from '@telecare/platform';
 import { can } from '../auth.ts';
-import {
-  type BoundedRead,
-  type RouteContext,
-  releaseCasesOf,
-  returnCasesOfAway,
-  withinLimit,
-} from './context.ts';
+import { type BoundedRead, goAway, type RouteContext, releaseCasesOf, withinLimit } from './context.ts';
 import { sessionView } from './people.ts';
 
 /**
@@ -39,12 +33,14 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
 
   return {
     // Away (a break) with a case accepted: it goes back to the queue now, not with them for the
-    // break. The presence is set first, so a case accepted meanwhile is found too.
+    // break, in the transaction that sets the presence (`goAway`).
     setPresence: async (req) => {
       const p = who(req);
       const at = now();
-      await deps.people.setPresence(p.id, req.body.status, at);
-      const returned = req.body.status === 'away' ? await returnCasesOfAway(deps, p.id, p.id, at) : [];
+      const returned =
+        req.body.status === 'away'
+          ? await goAway(deps, p.id, p.id, at)
+          : await deps.people.setPresence(p.id, req.body.status, at).then(() => []);
       deps.scheduler.poke();
       return { userId: p.id, status: req.body.status, returned };
     },
@@ -71,8 +67,10 @@ export function presenceHandlers(ctx: RouteContext): RouteHandlers<typeof HELPLI
       const by = who(req).id;
       const at = now();
       await withinLimit(deps, who(req), controls(), at);
-      await deps.people.setPresence(user.id, req.body.status, at);
-      const returned = req.body.status === 'away' ? await returnCasesOfAway(deps, user.id, by, at) : [];
+      const returned =
+        req.body.status === 'away'
+          ? await goAway(deps, user.id, by, at)
+          : await deps.people.setPresence(user.id, req.body.status, at).then(() => []);
       deps.logger.info(
         { userId: user.id, status: req.body.status, by, returned },
         'presence set by a supervisor',

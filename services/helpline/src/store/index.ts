@@ -80,7 +80,7 @@ export class CaseStore {
   missTargets = (...a: Rest<typeof queue.missTargets>) => queue.missTargets(this.#ctx, ...a);
   watchHolders = (...a: Rest<typeof queue.watchHolders>) => queue.watchHolders(this.#ctx, ...a);
   holderSignedOut = (...a: Rest<typeof queue.holderSignedOut>) => queue.holderSignedOut(this.#ctx, ...a);
-  holderAway = (...a: Rest<typeof queue.holderAway>) => queue.holderAway(this.#ctx, ...a);
+  goAway = (...a: Rest<typeof queue.goAway>) => queue.goAway(this.#ctx, ...a);
 
   // handovers to the partner centre
   claimHandovers = (...a: Rest<typeof handovers.claimHandovers>) => handovers.claimHandovers(this.#ctx, ...a);

@@ -4,6 +4,7 @@ import { decide } from '../core/decide.ts';
 import {
   ALARM_PRIORITIES,
   ANSWER_TARGETS,
+  type CaseSnapshot,
   type Input,
   type OperatorGoneBounds,
   type Rung,
@@ -184,18 +185,30 @@ async function decideEach(
         skipLocked,
       );
       if (!c) return [];
-      const d = decide(c, input, now);
-      if (!d.ok) return [];
-      await writePatch(ctx, db, c.id, d.patch, now);
-      await presenceFollows(ctx, db, c, d.patch, now);
-      const stamped = stamp(c.id, d.events, now);
-      await append(ctx, db, stamped);
-      await alsoWrite?.(db, stamped);
-      return stamped;
+      const stamped = await decideLocked(ctx, db, c, input, now);
+      if (stamped) await alsoWrite?.(db, stamped);
+      return stamped ?? [];
     });
     events.push(...decided);
   }
   return events;
+}
+
+/** Decides a case this transaction holds and writes the decision: its steps, or nothing if refused. */
+async function decideLocked(
+  ctx: StoreContext,
+  db: Db,
+  c: CaseSnapshot,
+  input: Input,
+  now: Date,
+): Promise<CaseEvent[] | undefined> {
+  const d = decide(c, input, now);
+  if (!d.ok) return undefined;
+  await writePatch(ctx, db, c.id, d.patch, now);
+  await presenceFollows(ctx, db, c, d.patch, now);
+  const stamped = stamp(c.id, d.events, now);
+  await append(ctx, db, stamped);
+  return stamped;
 }
 
 /** Call-backs that are due: the case returns to the queue at its return priority. */
@@ -264,19 +277,30 @@ export function holderSignedOut(ctx: StoreContext, now: Date, userId: string): P
 }
 
 /**
- * The accepted cases of someone who has just gone away (a break, or a supervisor set them away,
- * `by`): back in the queue at once (`holder-away`). Waits for a case another transaction holds (a
- * tick deciding it), as a sign-out does.
+ * Someone going away (a break, or a supervisor set them away, `by`), and their accepted cases back in
+ * the queue at once (`holder-away`), in one transaction: nobody ever sees them away with a case
+ * still theirs. Set away first and the cases handed back after, a tick between the two found the
+ * holder away and handed a case back itself, without saying who set them away, and the answer said
+ * nothing went back. Their cases are locked before the presence is set (a case, then the person: the
+ * order a tick's decision takes them in), waiting for one another transaction holds; the cases are
+ * then read again, so one accepted or given to them while the presence waited is handed back too.
  */
-export function holderAway(ctx: StoreContext, now: Date, userId: string, by: string): Promise<CaseEvent[]> {
-  return decideEach(
-    ctx,
-    now,
-    `c.state = 'accepted' and not c.test_mode and c.assigned_to = $2`,
-    [userId],
-    { kind: 'holder-away', by },
-    false,
-  );
+export function goAway(
+  ctx: StoreContext,
+  now: Date,
+  userId: string,
+  by: string,
+  setAway: (db: Db) => Promise<void>,
+): Promise<CaseEvent[]> {
+  const where = `c.state = 'accepted' and not c.test_mode and c.assigned_to = $2`;
+  return withTransaction(ctx.pool, async (db) => {
+    await lockSnapshots(ctx, db, now, where, [userId]);
+    await setAway(db);
+    const events: CaseEvent[] = [];
+    for (const c of await lockSnapshots(ctx, db, now, where, [userId]))
+      events.push(...((await decideLocked(ctx, db, c, { kind: 'holder-away', by }, now)) ?? []));
+    return events;
+  });
 }
 
 /**
