@@ -14,13 +14,15 @@ import type { DeviceKey } from './resident/household.ts';
 export const DISPERSER_DEVICES: ReadonlySet<DeviceKey> = new Set(['pendant', 'fall', 'smoke', 'heat', 'co']);
 
 /**
- * Contact ID for what the disperser reports: event code and qualifier (1 new, 3 restore). A fall
+ * Contact ID for what the disperser reports: event code and qualifier (1 new, 3 restore); the
+ * resident's cancel is 406, never a restore (the zone back to normal closes nothing). A fall
  * detector on zone 003 reports as 120 (a panic code), which the account's code overrides turn
  * into `fall.detected`, as an installer sets it up for a vendor that reuses the code.
  */
 const CID: Partial<Record<EventType, { readonly code: string; readonly qualifier: 1 | 3 }>> = {
   'pendant.pressed': { code: '101', qualifier: 1 },
-  'alarm.cancelled': { code: '101', qualifier: 3 },
+  'alarm.cancelled': { code: '406', qualifier: 1 },
+  'alarm.restored': { code: '101', qualifier: 3 },
   'fall.detected': { code: '120', qualifier: 1 },
   'smoke.detected': { code: '110', qualifier: 1 },
   'smoke.restored': { code: '110', qualifier: 3 },

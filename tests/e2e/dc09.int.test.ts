@@ -170,3 +170,55 @@ describe('a panel whose clock is on local time, its zone set in the registry', (
     expect(opened.because[0]?.late).toBe(false);
   });
 });
+
+// A panel reports a personal-alarm zone back to normal on its own once the button is let go
+// (Contact ID restore, Q=3; SIA MH, QH, PH, UH and the restorals MR, QR, PR, UR). Taken as the
+// resident's cancel, it closed every press of such a panel as a false alarm within seconds, before
+// any operator saw it. A cancel is a cancel code: Contact ID 406, SIA OC.
+describe('a pendant press whose zone the panel restores a moment later', () => {
+  const casesOf = async (residentId: string) =>
+    (await platform.helplineGet<Case[]>('/api/cases?state=all')).filter((c) => c.residentId === residentId);
+
+  it.each([
+    ['Contact ID 1101 then 3101', 'C2D1', 'cid'],
+    ['SIA MA then MH', 'C2D2', 'sia'],
+  ] as const)('%s: stays a case for an operator', async (_label, account, protocol) => {
+    const { residentId } = await home(account, null);
+    const d = await dialler(account, 'tcp');
+    const send = (code: 'raise' | 'restore') =>
+      protocol === 'cid'
+        ? d.sendCid([{ kind: 'cid', qualifier: code === 'raise' ? 1 : 3, code: '101', zone: '001' }])
+        : d.sendSia([{ kind: 'sia', code: code === 'raise' ? 'MA' : 'MH', zone: '001' }]);
+    expect((await send('raise')).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect((await send('restore')).reply).toBe('ACK');
+    // The press with its restore: one more event, which triage takes in well within this wait.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await casesOf(residentId)).toEqual([
+      expect.objectContaining({ id: opened.id, state: 'queued', type: 'pendant.pressed' }),
+    ]);
+  });
+
+  it.each([
+    ['Contact ID 1406', 'C2D3', 'cid'],
+    ['SIA OC', 'C2D4', 'sia'],
+  ] as const)("the resident's cancel (%s) closes it as a false alarm", async (_label, account, protocol) => {
+    const { residentId } = await home(account, null);
+    const d = await dialler(account, 'tcp');
+    expect((await d.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '001' }])).reply).toBe('ACK');
+    await openCaseOf(residentId);
+    const cancelled =
+      protocol === 'cid'
+        ? await d.sendCid([{ kind: 'cid', qualifier: 1, code: '406', zone: '001' }])
+        : await d.sendSia([{ kind: 'sia', code: 'OC', zone: '001' }]);
+    expect(cancelled.reply).toBe('ACK');
+    const [closed] = await waitFor(
+      async () => {
+        const all = await casesOf(residentId);
+        return all.every((c) => c.state === 'resolved') ? all : undefined;
+      },
+      { what: 'the press closed by its cancel', timeoutMs: 10_000, intervalMs: 50 },
+    );
+    expect(closed).toMatchObject({ type: 'pendant.pressed', state: 'resolved' });
+  });
+});

@@ -48,7 +48,7 @@ const forged = (account: string, type: 'SIA-DCS' | 'NULL', events: DialerEvent[]
 
 const attempts: [string, 'SIA-DCS' | 'NULL', DialerEvent[]][] = [
   ['a press', 'SIA-DCS', [{ kind: 'sia', code: 'MA', zone: '001' }]],
-  ['a cancel', 'SIA-DCS', [{ kind: 'sia', code: 'MH', zone: '001' }]],
+  ['a cancel', 'SIA-DCS', [{ kind: 'sia', code: 'OC', zone: '001' }]],
   ['a mains restore', 'SIA-DCS', [{ kind: 'sia', code: 'AR', zone: '001' }]],
   ['a NULL poll', 'NULL', []],
 ];

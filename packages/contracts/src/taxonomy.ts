@@ -113,6 +113,9 @@ export const TAXONOMY = {
   // a person can map it per account, never dropped.
   'code.unmapped': t(5, 'record', 'Unmapped code from a panel'),
   'alarm.cancelled': t(5, 'record', 'Resident cancelled the alarm', { restores: 'pendant.pressed' }),
+  // A personal alarm's zone back to normal (a panel's restore once the button or cord is let go,
+  // which many send by themselves): recorded, never a cancel. It closes nothing and raises nothing.
+  'alarm.restored': t(5, 'record', 'Alarm button back to normal (not a cancel)'),
   'smoke.restored': t(5, 'record', 'Smoke cleared', { restores: 'smoke.detected' }),
   'heat.restored': t(5, 'record', 'Heat cleared', { restores: 'heat.detected' }),
   'co.restored': t(5, 'record', 'Carbon monoxide cleared', { restores: 'co.detected' }),
@@ -214,10 +217,10 @@ export const EVERY_DEVICE_REPORTS = [
  * without a row does not compile.
  */
 export const KIND_REPORTS = {
-  pendant: ['pendant.pressed', 'alarm.cancelled'],
-  pullcord: ['pullcord.pulled', 'alarm.cancelled'],
+  pendant: ['pendant.pressed', 'alarm.cancelled', 'alarm.restored'],
+  pullcord: ['pullcord.pulled', 'alarm.cancelled', 'alarm.restored'],
   // Its cancel button: a resident who is fine cancels within the pre-alarm window.
-  'fall-detector': ['fall.detected', 'alarm.cancelled'],
+  'fall-detector': ['fall.detected', 'alarm.cancelled', 'alarm.restored'],
   'smoke-detector': ['smoke.detected', 'smoke.restored'],
   'heat-detector': ['heat.detected', 'heat.restored'],
   'co-detector': ['co.detected', 'co.restored'],

@@ -832,8 +832,8 @@ const ROWS: readonly Row[] = [
     name: 'Contact ID restore (Q=3)',
     frame: frameBody(`"ADM-CID"0041L0#1234[#1234|3101 01 001]${TS}`),
     reply: 'ACK',
-    types: ['alarm.cancelled', 'heartbeat'],
-    why: 'Contact ID: qualifier "3 restore".',
+    types: ['alarm.restored', 'heartbeat'],
+    why: 'Contact ID: qualifier "3 restore": the pendant\'s zone back to normal, which a panel may send by itself as the button is let go; never the resident\'s cancel (406), which would close the press before anyone answered it.',
   },
   {
     name: 'Contact ID still present (Q=6)',

@@ -111,7 +111,8 @@ describe('a life-critical alarm sent late with its first timestamp', () => {
   it.each([
     ['a restore (Contact ID)', [{ kind: 'cid', qualifier: 3, code: '110', zone: '003' }], 'ADM-CID'],
     ['a restore (SIA)', [{ kind: 'sia', code: 'FH', zone: '003' }], 'SIA-DCS'],
-    ['a cancel', [{ kind: 'cid', qualifier: 3, code: '101', zone: '001' }], 'ADM-CID'],
+    ['a cancel', [{ kind: 'cid', qualifier: 1, code: '406', zone: '001' }], 'ADM-CID'],
+    ['a pendant restore', [{ kind: 'cid', qualifier: 3, code: '101', zone: '001' }], 'ADM-CID'],
     [
       'an opening and closing',
       [

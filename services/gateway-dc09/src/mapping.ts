@@ -30,6 +30,8 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   '381': 'supervision.lost',
   '383': 'device.tamper',
   '384': 'battery.low',
+  // Contact ID's cancel ("alarm cancelled by user"): the resident's, unlike a restore (Q=3).
+  '406': 'alarm.cancelled',
   '601': 'test.manual',
   '602': 'test.periodic',
   '641': 'inactivity.unusual',
@@ -41,18 +43,23 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
  * `<kind>R` is DC-03's restoral of that kind ("alarm/trouble condition has been eliminated", the
  * zone back to normal: a panel's one restore for both), mapped as the kind's alarm restore
  * `<kind>H` where the kind's alarm is mapped: a smoke, gas, heat or flood case it restores stays
- * queued for an operator. A personal alarm's restoral (MR, PR, QR, UR) is not its cancel: a
- * cancel closes an unanswered press as a false alarm, and a restoral is the zone back to normal,
- * which a panel may send by itself once a button is released; it is recorded as `code.unmapped`,
- * as are the restorals of alarms not mapped (HR, BR, SR).
+ * queued for an operator. A personal alarm's restore or restoral (MH, QH, PH, UH; MR, QR, PR, UR)
+ * is not its cancel: a cancel closes an unanswered press as a false alarm, and a restore is the
+ * zone back to normal, which a panel may send by itself once a button is released. It is recorded
+ * as `alarm.restored`, which closes nothing; the resident's cancel is OC (cancel report). The
+ * restorals of alarms not mapped (HR, BR, SR) are `code.unmapped`.
  */
 export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   MA: 'pendant.pressed',
-  MH: 'alarm.cancelled',
+  MH: 'alarm.restored',
+  MR: 'alarm.restored',
   QA: 'pendant.pressed',
-  QH: 'alarm.cancelled',
+  QH: 'alarm.restored',
+  QR: 'alarm.restored',
   PA: 'pendant.pressed',
-  PH: 'alarm.cancelled',
+  PH: 'alarm.restored',
+  PR: 'alarm.restored',
+  OC: 'alarm.cancelled',
   FA: 'smoke.detected',
   FH: 'smoke.restored',
   FR: 'smoke.restored',
@@ -71,7 +78,8 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   // An untyped zone in alarm could be anyone's call for help: treated as a pendant until an
   // account override says otherwise.
   UA: 'pendant.pressed',
-  UH: 'alarm.cancelled',
+  UH: 'alarm.restored',
+  UR: 'alarm.restored',
   AT: 'mains.lost',
   AR: 'mains.restored',
   YT: 'battery.low',
@@ -89,8 +97,13 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
 
 /**
  * The type that restores `type`, for a Contact ID restore (Q=3):
- * - the taxonomy's own restore (`mains.lost` → `mains.restored`);
- * - a cancel for any personal alarm, a plain reading for temperature alarms;
+ * - the taxonomy's own restore (`mains.lost` → `mains.restored`, `smoke.detected` →
+ *   `smoke.restored`);
+ * - `alarm.restored` for any other alarm (a pendant, pull-cord or fall): the zone back to normal,
+ *   which a panel may send by itself as the button is let go; never the resident's cancel (that is
+ *   406), which would close the press as a false alarm before anyone answered it;
+ * - none for a cancel (406): a cancel has nothing to restore;
+ * - a plain reading for temperature alarms;
  * - `motion` for senior-watch inactivity (641/654): the panel restores it when it sees activity;
  * - the same type for a record-only type (`test.periodic`): a record clears nothing, and the
  *   event still proves the link (a periodic test keeps supervision), with `condition: restore`;
@@ -98,10 +111,12 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
  *   under its raising type would raise a false alert, so it is not understood (DUH, dead-letter).
  */
 export function restoreOf(type: EventType): EventType | undefined {
+  if (type === 'alarm.cancelled') return undefined;
   for (const [candidate, info] of Object.entries(TAXONOMY)) {
+    if (candidate === 'alarm.cancelled') continue;
     if ('restores' in info && info.restores === type) return candidate as EventType;
   }
-  if (TAXONOMY[type].category === 'alarm') return 'alarm.cancelled';
+  if (TAXONOMY[type].category === 'alarm') return 'alarm.restored';
   if (type === 'temperature.high' || type === 'temperature.low') return 'temperature';
   if (type === 'inactivity.unusual') return 'motion';
   if (TAXONOMY[type].category === 'record') return type;

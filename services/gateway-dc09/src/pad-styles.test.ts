@@ -66,7 +66,7 @@ const message = (seq: number, type: 'ADM-CID' | 'SIA-DCS' | 'NULL', events: Dial
 /** The same frame as a panel whose new firmware pads with any byte sends it: an 8-bit byte first. */
 const repadded = (frame: Buffer) => newFirmware(frame, key);
 const PRESS: DialerEvent = { kind: 'cid', qualifier: 1, code: '101', zone: '001' };
-const CANCEL: DialerEvent = { kind: 'cid', qualifier: 3, code: '101', zone: '001' };
+const CANCEL: DialerEvent = { kind: 'cid', qualifier: 1, code: '406', zone: '001' };
 
 /** A receiver whose accepted frames' pads are noted, as the gateway notes them once stored. */
 function receiver(pads = new PadStyles(), stamped?: StampedMessages) {

@@ -435,7 +435,14 @@ describe('data', () => {
       zone: '001',
     });
     expect(mapEvent(cid('1', '101'))).toEqual({ type: 'pendant.pressed' });
-    expect(mapEvent(cid('3', '101'))).toEqual({ type: 'alarm.cancelled', condition: 'restore' });
+    // A pendant's restore is its zone back to normal, never the resident's cancel (406).
+    expect(mapEvent(cid('3', '101'))).toEqual({ type: 'alarm.restored', condition: 'restore' });
+    expect(mapEvent(cid('1', '406'))).toEqual({ type: 'alarm.cancelled' });
+    expect(mapEvent(cid('3', '120'), { 'CID 120': 'fall.detected' })).toEqual({
+      type: 'alarm.restored',
+      condition: 'restore',
+    });
+    expect(mapEvent(cid('3', '110'))).toEqual({ type: 'smoke.restored', condition: 'restore' });
     expect(mapEvent(cid('6', '301'))).toEqual({ type: 'mains.lost', condition: 'still-present' });
     expect(mapEvent(cid('3', '301'))).toEqual({ type: 'mains.restored', condition: 'restore' });
     expect(mapEvent(cid('1', '120'), { 'CID 120': 'fall.detected' })).toEqual({ type: 'fall.detected' });
@@ -445,18 +452,16 @@ describe('data', () => {
       type: 'fall.detected',
     });
     expect(mapEvent({ protocol: 'SIA', code: 'ZZ', zone: '' })).toBeUndefined();
+    expect(mapEvent({ protocol: 'SIA', code: 'OC', zone: '' })).toEqual({ type: 'alarm.cancelled' });
   });
 
-  it("maps a DC-03 zone restoral (alarm or trouble eliminated) as its kind's alarm restore where that alarm is mapped, but never a personal alarm's as a cancel", () => {
+  it("maps a DC-03 zone restoral (alarm or trouble eliminated) as its kind's alarm restore where that alarm is mapped, and never a personal alarm's restore as a cancel", () => {
     const sia = (code: string) => mapEvent({ protocol: 'SIA', code, zone: '1' });
     // Burglary, fire, gas, hold-up, heat, medical, panic, emergency, sprinkler, untyped, water, freeze.
     const mapped: string[] = [];
     for (const kind of 'BFGHKMPQSUWZ') {
       const restoral = sia(`${kind}R`);
-      // A restoral is the zone back to normal, which a panel may send by itself as a button is
-      // released: taken as a cancel it would close the press as a false alarm.
-      if (SIA_TYPES[`${kind}A`] === undefined || sia(`${kind}H`)?.type === 'alarm.cancelled')
-        expect(restoral, `${kind}R`).toBeUndefined();
+      if (SIA_TYPES[`${kind}A`] === undefined) expect(restoral, `${kind}R`).toBeUndefined();
       else {
         expect(restoral, `${kind}R`).toEqual(sia(`${kind}H`));
         mapped.push(`${kind}R ${restoral?.type}`);
@@ -466,9 +471,17 @@ describe('data', () => {
       'FR smoke.restored',
       'GR gas.restored',
       'KR heat.restored',
+      'MR alarm.restored',
+      'PR alarm.restored',
+      'QR alarm.restored',
+      'UR alarm.restored',
       'WR flood.restored',
       'ZR temperature',
     ]);
+    // A restore or restoral is the zone back to normal, which a panel may send by itself as a
+    // button is let go: taken as a cancel it closed the press as a false alarm. No SIA restore is.
+    const cancels = Object.entries(SIA_TYPES).filter(([, type]) => type === 'alarm.cancelled');
+    expect(cancels.map(([code]) => code)).toEqual(['OC']);
   });
 });
 
@@ -480,11 +493,21 @@ describe('Contact ID restores', () => {
     zone: '001',
   });
 
-  it('every code in the table maps as new, restore and still present', () => {
+  it('every code in the table maps as new, restore and still present, but a cancel has nothing to restore', () => {
     for (const code of Object.keys(CID_TYPES)) {
       for (const qualifier of ['1', '3', '6'])
-        expect(mapEvent(cid(qualifier, code)), `${qualifier}${code}`).toBeDefined();
+        if (code === '406' && qualifier === '3') expect(mapEvent(cid(qualifier, code))).toBeUndefined();
+        else expect(mapEvent(cid(qualifier, code)), `${qualifier}${code}`).toBeDefined();
     }
+  });
+
+  it("no restore is ever the resident's cancel: only 406 is", () => {
+    for (const code of Object.keys(CID_TYPES))
+      expect(mapEvent(cid('3', code))?.type, `3${code}`).not.toBe('alarm.cancelled');
+    const cancels = Object.keys(CID_TYPES).filter(
+      (code) => mapEvent(cid('1', code))?.type === 'alarm.cancelled',
+    );
+    expect(cancels).toEqual(['406']);
   });
 
   it('a record type restores as itself, senior-watch inactivity as motion, supervision as restored', () => {

@@ -522,7 +522,8 @@ const ROWS: readonly Row[] = [
     entry: account('123456'),
     now: '2023-09-18T17:22:02Z',
     reply: 'ACK',
-    events: ['code.unmapped CID 1406', 'heartbeat'],
+    // 406 is Contact ID's cancel: someone at the panel cancelled its alarm.
+    events: ['alarm.cancelled CID 1406', 'heartbeat'],
   },
   {
     // eavanvalkenburg/pysiaalarm pull request #55 (Pima Force 144): the data's account carries

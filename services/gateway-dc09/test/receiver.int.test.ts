@@ -304,7 +304,7 @@ describe('gateway-dc09 against NATS JetStream', () => {
     const d = await dialler('A00E');
     const result = await d.sendSia([
       { kind: 'sia', code: 'FA', zone: '01' },
-      { kind: 'sia', code: 'QH', zone: '01' },
+      { kind: 'sia', code: 'OC', zone: '01' },
       { kind: 'sia', code: 'AR', zone: '01' },
       { kind: 'sia', code: 'QA', zone: '01' },
       { kind: 'sia', code: 'FH', zone: '01' },

@@ -91,7 +91,7 @@ export async function sendEncrypted(port: number, key: string, bytes: Buffer): P
 
 /**
  * As whoever holds an encrypted press of three blocks back on the path makes it: its first block
- * flipped so that the second reads `|#ACCT|NMH<z>]_HH:` (a medical cancel) from what the press's
+ * flipped so that the second reads `|#ACCT|NOC<z>]_HH:` (a cancel report) from what the press's
  * second block said (guessed by the forger; read here with `key`, which the forger does not hold),
  * its type set to SIA-DCS (in clear). The first zone whose garbled block holds no `|`, `[` or `]`.
  */
@@ -109,7 +109,7 @@ export function forgeCancel(genuine: Buffer, key: Buffer, account: string): Buff
   const guessed = plainOf(cipher).subarray(BLOCK, 2 * BLOCK);
   const hour = guessed.toString('latin1').slice(-3, -1);
   for (const zone of '123456789') {
-    const wanted = Buffer.from(`|#${account}|NMH${zone}]_${hour}:`, 'latin1');
+    const wanted = Buffer.from(`|#${account}|NOC${zone}]_${hour}:`, 'latin1');
     if (wanted.length !== BLOCK) throw new Error('an account of four digits is forged here');
     const forged = Buffer.from(cipher);
     for (let i = 0; i < BLOCK; i++)
