@@ -97,6 +97,16 @@ describe('a pendant press from a DC-09 disperser, to a helpline case', () => {
   });
 });
 
+describe('a hold-up (duress) from a panel, SIA HA', () => {
+  it('becomes a P1 case: a resident made to disarm under threat is calling for help', async () => {
+    const { residentId } = await home('C3D1', null);
+    const d = await dialler('C3D1', 'tcp');
+    expect((await d.sendSia([{ kind: 'sia', code: 'HA', zone: '002' }])).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect(opened).toMatchObject({ priority: 1, type: 'pendant.pressed' });
+  });
+});
+
 describe("a panel's fire alarm in a frame that broke the padding its panel has shown", () => {
   it('becomes a P1 case whose reason says so, for the operator to handle it as a real alarm', async () => {
     const key = '000102030405060708090A0B0C0D0E0F';

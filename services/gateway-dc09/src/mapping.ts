@@ -43,11 +43,11 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
  * `<kind>R` is DC-03's restoral of that kind ("alarm/trouble condition has been eliminated", the
  * zone back to normal: a panel's one restore for both), mapped as the kind's alarm restore
  * `<kind>H` where the kind's alarm is mapped: a smoke, gas, heat or flood case it restores stays
- * queued for an operator. A personal alarm's restore or restoral (MH, QH, PH, UH; MR, QR, PR, UR)
+ * queued for an operator. A personal alarm's restore or restoral (MH, QH, PH, UH, HH; MR, QR, PR, UR, HR)
  * is not its cancel: a cancel closes an unanswered press as a false alarm, and a restore is the
  * zone back to normal, which a panel may send by itself once a button is released. It is recorded
  * as `alarm.restored`, which closes nothing; the resident's cancel is OC (cancel report). The
- * restorals of alarms not mapped (HR, BR, SR) are `code.unmapped`.
+ * restorals of alarms not mapped (BR, SR) are `code.unmapped`.
  */
 export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   MA: 'pendant.pressed',
@@ -60,6 +60,10 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   PH: 'alarm.restored',
   PR: 'alarm.restored',
   OC: 'alarm.cancelled',
+  // A hold-up: DC-03's silent alarm of a user under duress (Contact ID 121), a call for help.
+  HA: 'pendant.pressed',
+  HH: 'alarm.restored',
+  HR: 'alarm.restored',
   FA: 'smoke.detected',
   FH: 'smoke.restored',
   FR: 'smoke.restored',

@@ -453,6 +453,9 @@ describe('data', () => {
     });
     expect(mapEvent({ protocol: 'SIA', code: 'ZZ', zone: '' })).toBeUndefined();
     expect(mapEvent({ protocol: 'SIA', code: 'OC', zone: '' })).toEqual({ type: 'alarm.cancelled' });
+    // A hold-up is DC-03's silent alarm of a user under duress, Contact ID 121's: a call for help.
+    expect(mapEvent({ protocol: 'SIA', code: 'HA', zone: '' })).toEqual({ type: 'pendant.pressed' });
+    expect(mapEvent({ protocol: 'SIA', code: 'HH', zone: '' })).toEqual({ type: 'alarm.restored' });
   });
 
   it("maps a DC-03 zone restoral (alarm or trouble eliminated) as its kind's alarm restore where that alarm is mapped, and never a personal alarm's restore as a cancel", () => {
@@ -470,6 +473,7 @@ describe('data', () => {
     expect(mapped).toEqual([
       'FR smoke.restored',
       'GR gas.restored',
+      'HR alarm.restored',
       'KR heat.restored',
       'MR alarm.restored',
       'PR alarm.restored',
