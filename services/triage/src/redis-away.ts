@@ -162,14 +162,18 @@ export class RedisAway {
     const quiet = this.#answered === this.#answeredByLook && this.#answered < this.#sentByLook && !this.away;
     const answeredBefore = this.#answered;
     if (quiet) {
-      const ping = this.#redis.ping();
-      const answered = await within(ping, REDIS_PING_WAIT_MS).then(
-        () => true,
-        () => false,
-      );
+      let pong = false;
+      const ping = this.#redis.ping().then(() => {
+        pong = true;
+      });
+      await within(ping, REDIS_PING_WAIT_MS).catch(() => undefined);
+      // The wait is a timer, and the loop runs its timers before it reads its sockets: after a
+      // stretch that held the loop past the wait (a long batch, a collection, a busy machine), the
+      // answers may be there unread. The verdict waits for the loop to read them.
+      if (!pong) await new Promise((resolve) => setImmediate(resolve));
       ping.catch(() => undefined);
       // A command answered meanwhile says as much as the PING would have.
-      if (!answered && this.#answered === answeredBefore) this.#timeout();
+      if (!pong && this.#answered === answeredBefore) this.#timeout();
     }
     this.#watch = this.#answered < this.#sent && !this.away ? this.#arm() : undefined;
   }
