@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Dc09Dialler, DialFailedError } from '@telecare/simulators';
 import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,8 +12,9 @@ let platform: RunningPlatform;
 let residentId: string;
 const diallers: Dc09Dialler[] = [];
 const run = Date.now().toString(36).toUpperCase().slice(-6);
-const OLD_KEY = '00112233445566778899AABBCCDDEEFF';
-const NEW_KEY = 'FFEEDDCCBBAA99887766554433221100';
+/** A panel's key before and after the change: each panel its own (one key to one panel). */
+const oldKey = (account: string) => createHash('md5').update(`${account}:old`).digest('hex').toUpperCase();
+const newKey = (account: string) => createHash('md5').update(`${account}:new`).digest('hex').toUpperCase();
 
 const api = registryApi(() => platform);
 
@@ -62,7 +63,7 @@ async function registerPanel(serial: string, account: string): Promise<void> {
     kind: 'home-unit',
     protocol: 'dc09',
     dc09Account: account,
-    dc09Key: OLD_KEY,
+    dc09Key: oldKey(account),
     supervisionIntervalS: 3600,
   });
   expect(created.status).toBe(201);
@@ -91,12 +92,12 @@ describe('a DC-09 key change in the registry', () => {
     const serial = `E2E-KEY-${run}`;
     const account = `A${run.replace(/[^0-9A-F]/g, '0')}1`.slice(0, 16);
     await registerPanel(serial, account);
-    const onSite = await panel(account, OLD_KEY);
+    const onSite = await panel(account, oldKey(account));
     await expect(onSite.sendCid([{ kind: 'cid', qualifier: 1, code: '101' }])).resolves.toMatchObject({
       reply: 'ACK',
     });
 
-    const changed = await patchDevice(serial, account, { dc09Key: NEW_KEY });
+    const changed = await patchDevice(serial, account, { dc09Key: newKey(account) });
     // The default grace: 72 hours from the change.
     const grace = Date.parse(changed.dc09PreviousKeyUntil ?? '') - Date.parse(changed.updatedAt);
     expect(grace).toBe(72 * 3600_000);
@@ -116,7 +117,7 @@ describe('a DC-09 key change in the registry', () => {
     // The panel re-keyed: the new key is taken too. It numbers from 1 again, a second later at
     // least (the same account, sequence and timestamp with other content is no sender's).
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    const rekeyed = await panel(account, NEW_KEY);
+    const rekeyed = await panel(account, newKey(account));
     await expect(
       rekeyed.sendCid([{ kind: 'cid', qualifier: 1, code: '101', zone: '003' }]),
     ).resolves.toMatchObject({ reply: 'ACK' });
@@ -134,7 +135,7 @@ describe('a DC-09 key change in the registry', () => {
     const serial = `E2E-KEY4-${run}`;
     const account = `D${run.replace(/[^0-9A-F]/g, '0')}4`.slice(0, 16);
     await registerPanel(serial, account);
-    await patchDevice(serial, account, { dc09Key: NEW_KEY });
+    await patchDevice(serial, account, { dc09Key: newKey(account) });
     expect((await api('POST', `/api/devices/${serial}/test`, { timeoutS: 30 })).status).toBe(201);
     const inTest = (await api<Device>('GET', `/api/devices/${serial}`)).body;
     await waitFor(() => platform.dc09Account?.(account)?.updatedAt === inTest.updatedAt, {
@@ -143,7 +144,7 @@ describe('a DC-09 key change in the registry', () => {
       intervalMs: 20,
     });
     // The installer presses the panel's button, believing it re-keyed.
-    const onSite = await panel(account, OLD_KEY);
+    const onSite = await panel(account, oldKey(account));
     await expect(onSite.sendCid([{ kind: 'cid', qualifier: 1, code: '101' }])).resolves.toMatchObject({
       reply: 'ACK',
     });
@@ -165,7 +166,7 @@ describe('a DC-09 key change in the registry', () => {
     await registerPanel(serial, account);
     for (const dc09KeyGraceS of [-1, 1.5, 'soon']) {
       const answer = await api<{ issues: { path: string }[] }>('PATCH', `/api/devices/${serial}`, {
-        dc09Key: NEW_KEY,
+        dc09Key: newKey(account),
         dc09KeyGraceS,
       });
       expect(answer.status).toBe(400);
@@ -173,7 +174,7 @@ describe('a DC-09 key change in the registry', () => {
     }
     // Nothing changed: the old key is still the key.
     await expect(
-      (await panel(account, OLD_KEY)).sendCid([{ kind: 'cid', qualifier: 1, code: '602' }]),
+      (await panel(account, oldKey(account))).sendCid([{ kind: 'cid', qualifier: 1, code: '602' }]),
     ).resolves.toMatchObject({ reply: 'ACK' });
     const pendant = `E2E-KEY3P-${run}`;
     await platform.registryClient.createDevice({
@@ -190,9 +191,9 @@ describe('a DC-09 key change in the registry', () => {
     const serial = `E2E-KEY2-${run}`;
     const account = `B${run.replace(/[^0-9A-F]/g, '0')}2`.slice(0, 16);
     await registerPanel(serial, account);
-    const changed = await patchDevice(serial, account, { dc09Key: NEW_KEY, dc09KeyGraceS: 0 });
+    const changed = await patchDevice(serial, account, { dc09Key: newKey(account), dc09KeyGraceS: 0 });
     expect(changed.dc09PreviousKeyUntil).toBeNull();
-    const stolen = await panel(account, OLD_KEY);
+    const stolen = await panel(account, oldKey(account));
     await expect(stolen.sendCid([{ kind: 'cid', qualifier: 1, code: '101' }])).rejects.toBeInstanceOf(
       DialFailedError,
     );

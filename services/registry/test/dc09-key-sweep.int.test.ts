@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { Dc09AccountEntry, names } from '@telecare/contracts';
 import { connectNats, createLogger, ManualClock, type NatsConnection } from '@telecare/platform';
@@ -24,9 +24,9 @@ const env = serviceEnv(ns, {
 const token = env.TELECARE_ADMIN_TOKEN!;
 const logger = createLogger('registry-test', env.LOG_LEVEL);
 const clock = new ManualClock(new Date('2026-01-05T09:00:00.000Z'));
-const KEY_1 = '00112233445566778899AABBCCDDEEFF';
-const KEY_2 = 'FFEEDDCCBBAA99887766554433221100';
-const KEY_3 = '0F1E2D3C4B5A69788796A5B4C3D2E1F0';
+/** A panel's `n`th key: its own (one key to one panel), 32 hex digits. */
+const keyOf = (account: string, n: number) =>
+  createHash('md5').update(`${account}:${n}`).digest('hex').toUpperCase();
 
 let registry: RegistryHandle;
 let second: RegistryHandle | undefined;
@@ -51,7 +51,7 @@ async function panel(serial: string, account: string): Promise<void> {
     kind: 'home-unit',
     protocol: 'dc09',
     dc09Account: account,
-    dc09Key: KEY_1,
+    dc09Key: keyOf(account, 1),
   });
   expect(created.status).toBe(201);
 }
@@ -85,8 +85,8 @@ afterAll(async () => {
 describe('a previous DC-09 key whose grace has ended', () => {
   it('is taken out of the account entry, the current key kept, without waiting for a change', async () => {
     await panel('HUB-SWEEP1', 'A5E1');
-    await rekey('HUB-SWEEP1', 'A5E1', KEY_2, 60);
-    expect((await accountEntry('A5E1'))?.previousKey).toMatchObject({ key: KEY_1 });
+    await rekey('HUB-SWEEP1', 'A5E1', keyOf('A5E1', 2), 60);
+    expect((await accountEntry('A5E1'))?.previousKey).toMatchObject({ key: keyOf('A5E1', 1) });
 
     clock.advance(61_000);
     const swept = await waitFor(
@@ -96,7 +96,7 @@ describe('a previous DC-09 key whose grace has ended', () => {
       },
       { what: 'the previous key out of the entry', timeoutMs: 5_000 },
     );
-    expect(swept.key).toBe(KEY_2);
+    expect(swept.key).toBe(keyOf('A5E1', 2));
     // Forgotten in PostgreSQL too, just after the entry is written (what marks it done): the device
     // no longer says it has one.
     await waitFor(
@@ -108,19 +108,19 @@ describe('a previous DC-09 key whose grace has ended', () => {
 
   it('is swept while a later key change keeps its own grace', async () => {
     await panel('HUB-SWEEP2', 'A5E2');
-    await rekey('HUB-SWEEP2', 'A5E2', KEY_2, 30);
+    await rekey('HUB-SWEEP2', 'A5E2', keyOf('A5E2', 2), 30);
     clock.advance(31_000);
     // Changed again after the first grace ended: the key it replaces has a grace of its own.
-    await rekey('HUB-SWEEP2', 'A5E2', KEY_3, 600);
+    await rekey('HUB-SWEEP2', 'A5E2', keyOf('A5E2', 3), 600);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect((await accountEntry('A5E2'))?.previousKey).toMatchObject({ key: KEY_2 });
+    expect((await accountEntry('A5E2'))?.previousKey).toMatchObject({ key: keyOf('A5E2', 2) });
     expect((await call('GET', '/api/devices/HUB-SWEEP2')).body.dc09PreviousKeyUntil).not.toBeNull();
   });
 
   it('is swept once by two registry instances, each finding the entry right', async () => {
     second = await startRegistry(loadRegistryConfig(env), { logger, clock });
     await panel('HUB-SWEEP3', 'A5E3');
-    await rekey('HUB-SWEEP3', 'A5E3', KEY_2, 10);
+    await rekey('HUB-SWEEP3', 'A5E3', keyOf('A5E3', 2), 10);
     clock.advance(11_000);
     await waitFor(async () => (await accountEntry('A5E3'))?.previousKey === undefined, {
       what: 'the previous key out of the entry',
@@ -128,7 +128,7 @@ describe('a previous DC-09 key whose grace has ended', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const entry = await accountEntry('A5E3');
-    expect(entry?.key).toBe(KEY_2);
+    expect(entry?.key).toBe(keyOf('A5E3', 2));
     expect(entry?.previousKey).toBeUndefined();
     for (const instance of [registry, second]) {
       const metrics = await (await fetch(`${instance.url}/metrics`)).text();

@@ -193,7 +193,7 @@ describe('an import while NATS cannot be reached', () => {
     files.devices = [
       files.devices.replace('serial,kind,resident', 'serial,kind,resident,protocol,dc09Account,dc09Key'),
       'PNL-N1,home-unit,PND-NR,dc09,7E5701,00112233445566778899AABBCCDDEEFF',
-      'PNL-N2,home-unit,PND-NR,dc09,7E5702,00112233445566778899AABBCCDDEEFF',
+      'PNL-N2,home-unit,PND-NR,dc09,7E5702,FFEEDDCCBBAA99887766554433221100',
     ].join('\n');
     proxy.set({ kind: 'drop' });
     try {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -64,14 +64,14 @@ export const pairedPendants = (prefix: string, count: number) => ({
   ].join('\n'),
 });
 
-/** A DC-09 home unit's registration under `account`, with a key. */
+/** A DC-09 home unit's registration under `account`, with a key of the account's own (one key to one panel). */
 export const dc09Panel = (serial: string, residentId: string, account: string) => ({
   serial,
   residentId,
   kind: 'home-unit',
   protocol: 'dc09',
   dc09Account: account,
-  dc09Key: '00112233445566778899AABBCCDDEEFF',
+  dc09Key: createHash('md5').update(account).digest('hex').toUpperCase(),
 });
 
 /**
