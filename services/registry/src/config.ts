@@ -42,6 +42,12 @@ export const registryEnv = {
    */
   REGISTRY_DC09_KEYLESS: z.enum(['refuse', 'allow']).default('refuse'),
   /**
+   * `refuse`: a DC-09 key another device holds (as its key, or as its previous key in its grace) is
+   * not given to a second one: a key read out of one panel would be the key of every account that
+   * shares it. `allow` takes one key for several devices.
+   */
+  REGISTRY_DC09_SHARED_KEY: z.enum(['refuse', 'allow']).default('refuse'),
+  /**
    * How long a DC-09 key replaced by a key change is still accepted beside the new one (the panel is
    * re-keyed on site, later), in seconds; 0: never. A change may give its own (`dc09KeyGraceS`).
    */

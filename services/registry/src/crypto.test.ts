@@ -1,9 +1,31 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FieldCipher, hashSecret, hashSecretAsync, newSecret, parseDataKey, verifySecret } from './crypto.ts';
+import {
+  dc09KeyBytes,
+  FieldCipher,
+  hashSecret,
+  hashSecretAsync,
+  newSecret,
+  parseDataKey,
+  verifySecret,
+} from './crypto.ts';
 
 describe('FieldCipher', () => {
   const cipher = new FieldCipher(randomBytes(32));
+
+  it("fingerprints a DC-09 key's bytes under a key of its own, however the key is written", () => {
+    const dataKey = randomBytes(32);
+    const keyed = new FieldCipher(dataKey);
+    const hex = keyed.fingerprint(dc09KeyBytes('30313233343536373839616263646566', 'hex'));
+    expect(keyed.fingerprint(dc09KeyBytes('30313233343536373839616263646567', 'hex'))).not.toBe(hex);
+    expect(keyed.fingerprint(dc09KeyBytes('30313233343536373839616263646566'.toUpperCase(), 'hex'))).toBe(
+      hex,
+    );
+    expect(keyed.fingerprint(dc09KeyBytes('0123456789abcdef', 'ascii'))).toBe(hex);
+    // Not the data key itself, and another data key gives another fingerprint.
+    expect(hex).not.toBe(createHmac('sha256', dataKey).update(Buffer.from('0123456789abcdef')).digest('hex'));
+    expect(cipher.fingerprint(dc09KeyBytes('0123456789abcdef', 'ascii'))).not.toBe(hex);
+  });
 
   it('round-trips and never stores the plain text', () => {
     const stored = cipher.encrypt('key safe 4321 by the back door', 'res_1', 'keySafe');

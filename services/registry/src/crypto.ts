@@ -1,6 +1,8 @@
 import {
   createCipheriv,
   createDecipheriv,
+  createHmac,
+  hkdfSync,
   randomBytes,
   scrypt,
   scryptSync,
@@ -34,10 +36,24 @@ const VERSION = 'v1';
  */
 export class FieldCipher {
   readonly #key: Buffer;
+  /** The key of `fingerprint`, derived from the data key (never the data key itself). */
+  readonly #fingerprintKey: Buffer;
 
   constructor(key: Buffer) {
     if (key.length !== 32) throw new RangeError('the data key must be 32 bytes');
     this.#key = key;
+    this.#fingerprintKey = Buffer.from(
+      hkdfSync('sha256', key, Buffer.alloc(0), 'telecare registry dc09 key fingerprint v1', 32),
+    );
+  }
+
+  /**
+   * A keyed fingerprint of a secret's bytes (HMAC-SHA256 under a key derived from the data key), as
+   * hex: equal secrets are found by their fingerprints without opening every row, and a fingerprint
+   * read out of the database cannot be tried against guesses without the data key.
+   */
+  fingerprint(bytes: Buffer): string {
+    return createHmac('sha256', this.#fingerprintKey).update(bytes).digest('hex');
   }
 
   encrypt(plain: string, recordId: string, field: string): string {
@@ -97,4 +113,12 @@ export function verifySecret(secret: string, stored: string): boolean {
   const expected = Buffer.from(hash, 'base64');
   const actual = scryptSync(secret, Buffer.from(salt, 'base64'), expected.length);
   return timingSafeEqual(actual, expected);
+}
+
+/**
+ * A DC-09 key's bytes as the gateway uses them: hex digits decoded (in either case), ascii
+ * characters as they are. Two keys are one key when these are equal, however they were written.
+ */
+export function dc09KeyBytes(key: string, encoding: string): Buffer {
+  return encoding === 'hex' ? Buffer.from(key, 'hex') : Buffer.from(key, 'latin1');
 }

@@ -42,6 +42,8 @@ const device: DeviceRow = {
   dc09_prev_key_encoding: null,
   dc09_prev_key_until: null,
   dc09_key_changed_at: null,
+  dc09_key_fp: null,
+  dc09_prev_key_fp: null,
   credential_hash: null,
   credential_issued_at: null,
   credential_enc: null,

@@ -1,7 +1,7 @@
 import { type Pool, type PoolClient, withTransaction } from '@telecare/platform';
 import type { CredentialAuthority } from './credentials.ts';
 import { hashSecretAsync, newSecret } from './crypto.ts';
-import { InvalidRequestError } from './errors.ts';
+import { InvalidRequestError, RefusedError } from './errors.ts';
 import { withoutSealed } from './idempotency.ts';
 import { type DeviceRow, dayOf, type ResidentRow } from './records.ts';
 import {
@@ -10,11 +10,18 @@ import {
   type ImportBody,
   keylessProblem,
   parseRequest,
+  sharedKeyProblem,
   type UpdateDeviceBody,
   type UpdateResidentBody,
 } from './schemas.ts';
 import { type Columns, type ImportError, readCsv } from './spreadsheet.ts';
-import { type DeviceNotWritten, type NewDevice, type RegistryStore, referralDayIssues } from './store.ts';
+import {
+  type Dc09KeyHolder,
+  type DeviceNotWritten,
+  type NewDevice,
+  type RegistryStore,
+  referralDayIssues,
+} from './store.ts';
 
 export type { ImportError } from './spreadsheet.ts';
 
@@ -421,8 +428,20 @@ export async function importCsv(
   const storedRefs = await store.residentsByRef(
     residentCells.filter((v) => !v.startsWith('res_') && !goodResidents.has(v) && !badRefs.has(v)),
   );
+  // One DC-09 key to one panel (REGISTRY_DC09_SHARED_KEY): who holds each key the file gives.
+  const keyHolders = store.refusesSharedKeys
+    ? await store.dc09KeyHolders(
+        deviceRows.flatMap(({ values }) => {
+          if (blank(values.dc09Key)) return [];
+          const encoding = blank(values.dc09KeyEncoding) ? 'hex' : values.dc09KeyEncoding!;
+          return store.dc09KeyFingerprint(values.dc09Key!, encoding) ?? [];
+        }),
+        now,
+      )
+    : new Map<string, Dc09KeyHolder[]>();
   const seenSerials = new Map<string, number>();
   const seenAccounts = new Set<string>();
+  const seenKeys = new Map<string, number>();
   const goodDevices: Array<{
     line: number;
     target: Target;
@@ -516,6 +535,19 @@ export async function importCsv(
       });
     }
     if (account) seenAccounts.add(account);
+    const keyFp = parsed?.dc09Key ? store.dc09KeyFingerprint(parsed.dc09Key, parsed.dc09KeyEncoding) : null;
+    // A device given its own key again is not given another's.
+    if (keyFp && store.refusesSharedKeys && found?.dc09_key_fp !== keyFp) {
+      const inFile = seenKeys.get(keyFp);
+      const holder = keyHolders
+        .get(keyFp)
+        ?.find((h) => h.serial !== serial && (account === undefined || h.dc09Account !== account));
+      const holderName =
+        inFile !== undefined ? `line ${inFile} of this file` : holder ? `device ${holder.serial}` : undefined;
+      if (holderName)
+        rowErrors.push({ file: 'devices', line, field: 'dc09Key', message: sharedKeyProblem(holderName) });
+    }
+    if (keyFp && !seenKeys.has(keyFp)) seenKeys.set(keyFp, line);
     if (parsed?.dc09Key && !store.canSeal) {
       rowErrors.push({
         file: 'devices',
@@ -661,7 +693,16 @@ export async function importCsv(
           continue;
         }
         const fields = Object.keys(patch).map((f) => (f === 'residentId' ? 'resident' : f));
-        if (fields.length > 0) await store.updateDevice(device.serial, patch, now, client);
+        if (fields.length > 0) {
+          try {
+            await store.updateDevice(device.serial, patch, now, client);
+          } catch (err) {
+            // Given since the check to another device: refused before the row was written.
+            if (!(err instanceof RefusedError && err.code === 'shared-dc09-key')) throw err;
+            refuse({ file: 'devices', line, field: 'dc09Key', message: err.message });
+            continue;
+          }
+        }
         rows.push({
           line,
           serial: device.serial,
@@ -757,6 +798,8 @@ function devicesRefusal(device: NewDevice, why: DeviceNotWritten): { field: stri
       };
     case 'duplicate-dc09-account':
       return { field: 'dc09Account', message: `DC-09 account ${device.dc09Account} is already in use` };
+    case 'shared-dc09-key':
+      return { field: 'dc09Key', message: sharedKeyProblem(`device ${why.heldBy}`) };
   }
 }
 

@@ -61,6 +61,9 @@ export interface DeviceRow {
   dc09_prev_key_encoding: string | null;
   dc09_prev_key_until: Date | null;
   dc09_key_changed_at: Date | null;
+  /** Keyed fingerprints of the current and previous keys (`FieldCipher.fingerprint`); null: none, or not yet filled. */
+  dc09_key_fp: string | null;
+  dc09_prev_key_fp: string | null;
   credential_hash: string | null;
   credential_issued_at: Date | null;
   /** The issued secret sealed under the data key (broker repair); never shown. */

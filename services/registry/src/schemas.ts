@@ -8,6 +8,7 @@ export {
   keylessProblem,
   type RevealBody,
   type SensitiveField,
+  sharedKeyProblem,
   UpdateDeviceBody,
   UpdateResidentBody,
 } from '@telecare/contracts';

@@ -158,7 +158,11 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
       ? 'REGISTRY_DATA_KEY does not match this database (key check failed)'
       : undefined,
     config.REGISTRY_DC09_KEY_GRACE_S,
+    config.REGISTRY_DC09_SHARED_KEY,
   );
+  // Keys stored before their fingerprints were kept get them now (the key check opens them until then).
+  const fingerprinted = await store.fillDc09KeyFingerprints();
+  if (fingerprinted > 0) logger.info({ devices: fingerprinted }, 'DC-09 key fingerprints filled');
   const brokerGraceMs = config.REGISTRY_BROKER_REPAIR_GRACE_S * 1000;
   unconfirmedGauge(store, metrics, brokerGraceMs);
   const replicas = config.TELECARE_STREAM_REPLICAS;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   DeviceKind,
   defaultTokenDays,
@@ -9,7 +10,7 @@ import {
 import { type Pool, type PoolClient, TokenStore, withTransaction } from '@telecare/platform';
 import type { QueryResultRow } from 'pg';
 import type { DeviceCredential } from './credentials.ts';
-import type { FieldCipher } from './crypto.ts';
+import { dc09KeyBytes, type FieldCipher } from './crypto.ts';
 import {
   DependencyError,
   DuplicateSerialError,
@@ -37,7 +38,13 @@ import {
   toDevice,
   toResident,
 } from './records.ts';
-import type { ApiRole, SensitiveField, UpdateDeviceBody, UpdateResidentBody } from './schemas.ts';
+import {
+  type ApiRole,
+  type SensitiveField,
+  sharedKeyProblem,
+  type UpdateDeviceBody,
+  type UpdateResidentBody,
+} from './schemas.ts';
 
 /** Who a reveal is for and who asked: the person (as data), the case, and the calling token. */
 export interface RevealAudit {
@@ -173,6 +180,7 @@ const DEVICE_COLUMNS: Columns = [
   ['dc09_code_overrides', 'jsonb'],
   ['voice_uri', 'text'],
   ['dc09_clock_zone', 'text'],
+  ['dc09_key_fp', 'text'],
 ];
 
 /**
@@ -203,7 +211,9 @@ async function insertMany<R extends QueryResultRow>(
 export type DeviceNotWritten =
   | { refused: 'unknown-resident' }
   | { refused: 'duplicate-serial'; registered: string }
-  | { refused: 'duplicate-dc09-account' };
+  | { refused: 'duplicate-dc09-account' }
+  /** `heldBy`: the serial of the device that holds the key (REGISTRY_DC09_SHARED_KEY=refuse). */
+  | { refused: 'shared-dc09-key'; heldBy: string };
 
 /** A registration's refusal for a device not written. */
 function deviceRefusal(input: NewDevice, why: DeviceNotWritten): RefusedError {
@@ -219,7 +229,22 @@ function deviceRefusal(input: NewDevice, why: DeviceNotWritten): RefusedError {
         `DC-09 account ${input.dc09Account} is already in use`,
         [{ path: 'dc09Account', message: 'already in use by another device' }],
       );
+    case 'shared-dc09-key':
+      return sharedKeyRefusal(why.heldBy);
   }
+}
+
+/** A DC-09 key refused because the device `heldBy` holds it: named, the key never said. */
+export function sharedKeyRefusal(heldBy: string): RefusedError {
+  const message = sharedKeyProblem(`device ${heldBy}`);
+  return new RefusedError(409, 'shared-dc09-key', message, [{ path: 'dc09Key', message }]);
+}
+
+/** A device holding DC-09 keys, by fingerprint (`RegistryStore.dc09KeyHolders`). */
+export interface Dc09KeyHolder {
+  id: string;
+  serial: string;
+  dc09Account: string | null;
 }
 
 export interface NewDevice {
@@ -312,6 +337,7 @@ export class RegistryStore {
   readonly #pool: Pool;
   readonly #cipher: FieldCipher | undefined;
   readonly #dc09KeyGraceMs: number;
+  readonly #dc09SharedKey: 'refuse' | 'allow';
   readonly #residents: string;
   readonly #devices: string;
   readonly #tokens: TokenStore;
@@ -331,8 +357,11 @@ export class RegistryStore {
     noCipherReason?: string,
     /** How long a DC-09 key a key change replaces is still accepted (REGISTRY_DC09_KEY_GRACE_S). */
     dc09KeyGraceS: number = DEFAULT_DC09_KEY_GRACE_S,
+    /** Whether a DC-09 key another device holds is refused (REGISTRY_DC09_SHARED_KEY). */
+    dc09SharedKey: 'refuse' | 'allow' = 'refuse',
   ) {
     this.#dc09KeyGraceMs = dc09KeyGraceS * 1000;
+    this.#dc09SharedKey = dc09SharedKey;
     this.#pool = pool;
     this.#schema = schema;
     this.#cipher = cipher;
@@ -422,6 +451,139 @@ export class RegistryStore {
       throw new RefusedError(422, 'sensitive-fields-disabled', `${field} cannot be read: ${this.#noCipher}`);
     }
     return this.#cipher.decrypt(stored, recordId, field);
+  }
+
+  /** Whether a DC-09 key another device holds is refused (REGISTRY_DC09_SHARED_KEY=refuse). */
+  get refusesSharedKeys(): boolean {
+    return this.#dc09SharedKey === 'refuse' && this.#cipher !== undefined;
+  }
+
+  /**
+   * The keyed fingerprint of a DC-09 key, of its bytes as the gateway uses them (hex decoded), or
+   * null for no key, or without a data key (no key can be stored then).
+   */
+  dc09KeyFingerprint(key: string | null, encoding: string): string | null {
+    if (key === null || !this.#cipher) return null;
+    return this.#cipher.fingerprint(dc09KeyBytes(key, encoding));
+  }
+
+  /** The fingerprint of a device row's sealed key (this device's dc09Key), or null for none. */
+  #sealedKeyFingerprint(row: { id: string }, enc: string | null, encoding: string | null): string | null {
+    return enc === null
+      ? null
+      : this.dc09KeyFingerprint(this.open(enc, row.id, 'dc09Key'), encoding ?? 'hex');
+  }
+
+  /**
+   * The devices holding each of the DC-09 keys `fingerprints` name, as their current key or as a
+   * previous key still in its grace at `now`. Rows whose fingerprints are not filled yet (written
+   * before they were kept) are opened and compared, so none is missed.
+   */
+  async dc09KeyHolders(
+    fingerprints: readonly string[],
+    now: Date,
+    db: Pick<PoolClient, 'query'> = this.#pool,
+  ): Promise<Map<string, Dc09KeyHolder[]>> {
+    const held = new Map<string, Dc09KeyHolder[]>();
+    if (fingerprints.length === 0 || !this.#cipher) return held;
+    const { rows } = await db.query<
+      Pick<
+        DeviceRow,
+        | 'id'
+        | 'serial'
+        | 'dc09_account'
+        | 'dc09_key_fp'
+        | 'dc09_prev_key_fp'
+        | 'dc09_key_enc'
+        | 'dc09_key_encoding'
+        | 'dc09_prev_key_enc'
+        | 'dc09_prev_key_encoding'
+      > & { prev_live: boolean }
+    >(
+      `select id, serial, dc09_account, dc09_key_fp, dc09_prev_key_fp, dc09_key_enc, dc09_key_encoding,
+              dc09_prev_key_enc, dc09_prev_key_encoding,
+              coalesce(dc09_prev_key_until > $2, false) as prev_live
+         from ${this.#devices}
+        where dc09_key_fp = any($1::text[])
+           or (dc09_prev_key_fp = any($1::text[]) and dc09_prev_key_until > $2)
+           or (dc09_key_enc is not null and dc09_key_fp is null)
+           or (dc09_prev_key_enc is not null and dc09_prev_key_fp is null and dc09_prev_key_until > $2)`,
+      [fingerprints, now],
+    );
+    const wanted = new Set(fingerprints);
+    for (const row of rows) {
+      const current =
+        row.dc09_key_fp ?? this.#sealedKeyFingerprint(row, row.dc09_key_enc, row.dc09_key_encoding);
+      const previous = row.prev_live
+        ? (row.dc09_prev_key_fp ??
+          this.#sealedKeyFingerprint(row, row.dc09_prev_key_enc, row.dc09_prev_key_encoding))
+        : null;
+      for (const fp of new Set([current, previous])) {
+        if (fp === null || !wanted.has(fp)) continue;
+        const holders = held.get(fp) ?? [];
+        holders.push({ id: row.id, serial: row.serial, dc09Account: row.dc09_account });
+        held.set(fp, holders);
+      }
+    }
+    return held;
+  }
+
+  /**
+   * Holds the DC-09 keys `fingerprints` name until the transaction ends (advisory locks, taken in
+   * one order): two writes giving one key at once are checked one after the other, so the second
+   * sees the first's row.
+   */
+  async #lockDc09Keys(db: Pick<PoolClient, 'query'>, fingerprints: Iterable<string>): Promise<void> {
+    const ids = [...new Set(fingerprints)]
+      .map((fp) => createHash('sha256').update(`${this.#schema}\u001f${fp}`).digest().readBigInt64BE(0))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const id of ids) await db.query('select pg_advisory_xact_lock($1::bigint)', [id.toString()]);
+  }
+
+  /**
+   * Fills the key fingerprints of rows written before they were kept (at start-up), `chunk` rows a
+   * statement, each row's keys opened with the data key. Gives how many rows were filled.
+   */
+  async fillDc09KeyFingerprints(chunk = 500): Promise<number> {
+    if (!this.#cipher) return 0;
+    let filled = 0;
+    let after = '';
+    for (;;) {
+      const { rows } = await this.#pool.query<
+        Pick<
+          DeviceRow,
+          'id' | 'dc09_key_enc' | 'dc09_key_encoding' | 'dc09_prev_key_enc' | 'dc09_prev_key_encoding'
+        >
+      >(
+        `select id, dc09_key_enc, dc09_key_encoding, dc09_prev_key_enc, dc09_prev_key_encoding
+           from ${this.#devices}
+          where ((dc09_key_enc is not null and dc09_key_fp is null)
+              or (dc09_prev_key_enc is not null and dc09_prev_key_fp is null))
+            and id > $2
+          order by id limit $1`,
+        [chunk, after],
+      );
+      if (rows.length === 0) return filled;
+      after = rows[rows.length - 1]!.id;
+      // Only while the sealed keys are still the ones read: a change since wrote its own fingerprints.
+      const { rowCount } = await this.#pool.query(
+        `update ${this.#devices} d
+            set dc09_key_fp = f.key_fp, dc09_prev_key_fp = f.prev_fp
+           from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                  as f(id, key_enc, key_fp, prev_enc, prev_fp)
+          where d.id = f.id and d.dc09_key_enc is not distinct from f.key_enc
+            and d.dc09_prev_key_enc is not distinct from f.prev_enc`,
+        [
+          rows.map((r) => r.id),
+          rows.map((r) => r.dc09_key_enc),
+          rows.map((r) => this.#sealedKeyFingerprint(r, r.dc09_key_enc, r.dc09_key_encoding)),
+          rows.map((r) => r.dc09_prev_key_enc),
+          rows.map((r) => this.#sealedKeyFingerprint(r, r.dc09_prev_key_enc, r.dc09_prev_key_encoding)),
+        ],
+      );
+      filled += rowCount ?? 0;
+      if (rows.length < chunk) return filled;
+    }
   }
 
   /**
@@ -1375,8 +1537,35 @@ export class RegistryStore {
     returning: '*' | 'serial' = 'serial',
   ): Promise<Array<{ row: DeviceRow } | DeviceNotWritten>> {
     const out: Array<{ row: DeviceRow } | DeviceNotWritten> = [];
+    const keyFps = new Map(
+      devices.map(({ input }) => [input, this.dc09KeyFingerprint(input.dc09Key, input.dc09KeyEncoding)]),
+    );
+    /** Who holds each key: the registry's devices, then this call's as they are written. */
+    const holders = new Map<string, Dc09KeyHolder[]>();
+    if (this.refusesSharedKeys) {
+      const fps = [...keyFps.values()].filter((fp) => fp !== null);
+      await this.#lockDc09Keys(db, fps);
+      for (const [fp, held] of await this.dc09KeyHolders(fps, now, db)) holders.set(fp, held);
+    }
     for (let start = 0; start < devices.length; start += WRITE_CHUNK) {
       const chunk = devices.slice(start, start + WRITE_CHUNK);
+      /** A device given a key another device (another account) holds: refused before it is written. */
+      const sharing = new Map<NewDevice, string>();
+      for (const { input } of chunk) {
+        const fp = keyFps.get(input);
+        if (!this.refusesSharedKeys || !fp) continue;
+        // Its own serial or account again is refused as that, when the row is not written.
+        const serial = input.serial.toLowerCase();
+        const holder = holders
+          .get(fp)
+          ?.find((h) => h.dc09Account !== input.dc09Account && h.serial.toLowerCase() !== serial);
+        if (holder) sharing.set(input, holder.serial);
+        else
+          holders.set(fp, [
+            ...(holders.get(fp) ?? []),
+            { id: '', serial: input.serial, dc09Account: input.dc09Account },
+          ]);
+      }
       const residentIds = [...new Set(chunk.flatMap(({ input }) => input.residentId ?? []))];
       const { rows: held } =
         residentIds.length === 0
@@ -1387,7 +1576,7 @@ export class RegistryStore {
             );
       const present = new Set(held.map((r) => r.id));
       const writable = chunk.filter(
-        ({ input }) => input.residentId === null || present.has(input.residentId),
+        ({ input }) => (input.residentId === null || present.has(input.residentId)) && !sharing.has(input),
       );
       const rows = await insertMany<DeviceRow>(
         db,
@@ -1417,6 +1606,7 @@ export class RegistryStore {
             JSON.stringify(input.dc09CodeOverrides ?? {}),
             input.voiceUri ?? null,
             input.dc09ClockZone ?? null,
+            keyFps.get(input) ?? null,
           ];
         }),
         returning,
@@ -1431,14 +1621,17 @@ export class RegistryStore {
       for (const { input } of chunk) {
         const row = written.get(input.serial);
         const twin = twins.get(input.serial.toLowerCase());
+        const heldBy = sharing.get(input);
         out.push(
           row
             ? { row }
             : input.residentId !== null && !present.has(input.residentId)
               ? { refused: 'unknown-resident' }
-              : twin !== undefined
-                ? { refused: 'duplicate-serial', registered: twin }
-                : { refused: 'duplicate-dc09-account' },
+              : heldBy !== undefined
+                ? { refused: 'shared-dc09-key', heldBy }
+                : twin !== undefined
+                  ? { refused: 'duplicate-serial', registered: twin }
+                  : { refused: 'duplicate-dc09-account' },
         );
       }
     }
@@ -1510,6 +1703,33 @@ export class RegistryStore {
     return until <= now.getTime() ? none(kept.changedAt) : { ...kept, until: new Date(until) };
   }
 
+  /**
+   * The fingerprints of the keys a patch leaves the device with. A new key another device holds
+   * (current, or previous in its grace) is refused under REGISTRY_DC09_SHARED_KEY=refuse, checked
+   * under the key's lock until the commit; the device's own keys never conflict with it.
+   */
+  async #keyChangeFingerprints(
+    db: PoolClient,
+    row: DeviceRow,
+    patch: UpdateDeviceBody,
+    previous: PreviousKeyColumns,
+    now: Date,
+  ): Promise<{ key: string | null; previous: string | null }> {
+    const current = () =>
+      row.dc09_key_fp ?? this.#sealedKeyFingerprint(row, row.dc09_key_enc, row.dc09_key_encoding);
+    // The previous key is the current one moved, the one kept, or none.
+    const previousFp =
+      previous.enc === null ? null : previous.enc === row.dc09_key_enc ? current() : row.dc09_prev_key_fp;
+    if (patch.dc09Key === undefined) return { key: row.dc09_key_fp, previous: previousFp };
+    const key = this.dc09KeyFingerprint(patch.dc09Key, patch.dc09KeyEncoding ?? row.dc09_key_encoding);
+    if (key !== null && this.refusesSharedKeys && key !== current()) {
+      await this.#lockDc09Keys(db, [key]);
+      const holder = (await this.dc09KeyHolders([key], now, db)).get(key)?.find((h) => h.id !== row.id);
+      if (holder) throw sharedKeyRefusal(holder.serial);
+    }
+    return { key, previous: previousFp };
+  }
+
   /** Changes a device (pairing is a new residentId); returns the device before and after. */
   /**
    * Changes a device. With `rekey`, an MQTT device that leaves its resident (moved to another, or
@@ -1552,6 +1772,7 @@ export class RegistryStore {
       const encoding = patch.dc09KeyEncoding ?? row.dc09_key_encoding;
       let keyEnc = row.dc09_key_enc;
       const previous = this.#previousKey(row, patch, now);
+      const fps = await this.#keyChangeFingerprints(client, row, patch, previous, now);
       if (patch.dc09Key !== undefined) keyEnc = this.seal(patch.dc09Key, row.id, 'dc09Key');
       else if (
         patch.dc09KeyEncoding !== undefined &&
@@ -1570,7 +1791,7 @@ export class RegistryStore {
                 dc09_key_enc = $7, dc09_key_encoding = $8, updated_at = $9,
                 dc09_code_overrides = coalesce($10::jsonb, dc09_code_overrides), voice_uri = $11,
                 dc09_prev_key_enc = $12, dc09_prev_key_encoding = $13, dc09_prev_key_until = $14,
-                dc09_key_changed_at = $15, dc09_clock_zone = $16
+                dc09_key_changed_at = $15, dc09_clock_zone = $16, dc09_key_fp = $17, dc09_prev_key_fp = $18
           where serial = $1 returning *`,
         [
           serial,
@@ -1589,6 +1810,8 @@ export class RegistryStore {
           previous.until,
           previous.changedAt,
           patch.dc09ClockZone === undefined ? row.dc09_clock_zone : patch.dc09ClockZone,
+          fps.key,
+          fps.previous,
         ],
       );
       const leaves = row.resident_id !== null && residentId !== row.resident_id;
@@ -1664,6 +1887,7 @@ export class RegistryStore {
                 credential_enc = null, broker_unconfirmed_since = null,
                 dc09_account = null, dc09_key_enc = null, dc09_prev_key_enc = null,
                 dc09_prev_key_encoding = null, dc09_prev_key_until = null,
+                dc09_key_fp = null, dc09_prev_key_fp = null,
                 decommissioned_at = $2, updated_at = $2
           where serial = $1 returning *`,
         [serial, now],
@@ -1910,7 +2134,8 @@ export class RegistryStore {
    */
   async forgetPreviousKey(serial: string, now: Date): Promise<boolean> {
     const { rowCount } = await this.#pool.query(
-      `update ${this.#devices} set dc09_prev_key_enc = null, dc09_prev_key_encoding = null
+      `update ${this.#devices} set dc09_prev_key_enc = null, dc09_prev_key_encoding = null,
+              dc09_prev_key_fp = null
         where serial = $1 and dc09_prev_key_enc is not null and dc09_prev_key_until <= $2`,
       [serial, now],
     );

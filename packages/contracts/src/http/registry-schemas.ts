@@ -392,6 +392,14 @@ export function keylessProblem(
   return 'a DC-09 account needs a key: without one, anyone who knows its number can send alarms as it (REGISTRY_DC09_KEYLESS=refuse)';
 }
 
+/**
+ * Why a DC-09 key is refused when `holder` (`device <serial>`, or another line of an import) holds
+ * it already (REGISTRY_DC09_SHARED_KEY=refuse). Names the holder, never the key.
+ */
+export function sharedKeyProblem(holder: string): string {
+  return `the same DC-09 key as ${holder}: one key per panel, as a key read out of one panel would be the key of every account that shares it (REGISTRY_DC09_SHARED_KEY=refuse)`;
+}
+
 export const UpdateDeviceBody = z
   .strictObject({
     residentId: z
