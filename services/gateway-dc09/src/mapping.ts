@@ -112,7 +112,8 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
  * - the same type for a record-only type (`test.periodic`): a record clears nothing, and the
  *   event still proves the link (a periodic test keeps supervision), with `condition: restore`;
  * - none otherwise (a type overridden onto a wellbeing alert with no restore type): recording it
- *   under its raising type would raise a false alert, so it is not understood (DUH, dead-letter).
+ *   under its raising type would raise a false alert, so it is recorded as `code.unmapped`, saying
+ *   why (`unmappedDetail`).
  */
 export function restoreOf(type: EventType): EventType | undefined {
   if (type === 'alarm.cancelled') return undefined;

@@ -530,6 +530,9 @@ describe('Contact ID restores', () => {
       'CID 3150: medication.missed has no restore type',
     );
     expect(unmappedDetail(cid('1', '999'))).toBe('unknown code CID 1999');
+    // A cancel restores nothing: recorded as unmapped, never a second cancel.
+    expect(mapEvent(cid('3', '406'))).toBeUndefined();
+    expect(unmappedDetail(cid('3', '406'))).toBe('CID 3406: alarm.cancelled has no restore type');
   });
 });
 
