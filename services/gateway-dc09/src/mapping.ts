@@ -16,7 +16,9 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   '121': 'pendant.pressed',
   '122': 'pendant.pressed',
   '123': 'pendant.pressed',
+  '137': 'device.tamper',
   '140': 'pendant.pressed',
+  '144': 'device.tamper',
   '150': 'pullcord.pulled',
   '151': 'gas.detected',
   '154': 'flood.detected',
@@ -25,6 +27,9 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   '162': 'co.detected',
   '301': 'mains.lost',
   '302': 'battery.low',
+  '311': 'battery.low',
+  // RF receiver jam detect: the panel hears a jammer, and no radio trigger gets through it.
+  '344': 'rf.jammed',
   '350': 'line.fault',
   '354': 'line.fault',
   '381': 'supervision.lost',
@@ -97,6 +102,9 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   YK: 'line.restored',
   TA: 'device.tamper',
   TR: 'tamper.restored',
+  // RF interference: a jammer, through which no radio trigger gets.
+  XQ: 'rf.jammed',
+  XH: 'rf.restored',
 };
 
 /**
