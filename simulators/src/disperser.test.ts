@@ -23,6 +23,19 @@ describe('viaDisperser', () => {
     expect(carried.filter((e) => e.type === 'heartbeat')).toHaveLength(hubBeats.length);
   });
 
+  it('restores a press or fall zone by itself two seconds on, as real panels do, in time order', () => {
+    const carried = events.filter((e) => e.via === 'dc09');
+    const triggers = carried.filter((e) => e.type === 'pendant.pressed' || e.type === 'fall.detected');
+    expect(triggers.length).toBeGreaterThan(0);
+    for (const t of triggers)
+      expect(carried).toContainEqual(
+        expect.objectContaining({ home: t.home, device: t.device, type: 'alarm.restored', at: t.at + 2_000 }),
+      );
+    expect(carried.filter((e) => e.type === 'alarm.restored')).toHaveLength(triggers.length);
+    const times = events.map((e) => e.at);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
   it("keeps the radio triggers' own heartbeats off the air, and every other home and sensor unchanged", () => {
     expect(events.some((e) => dc09.has(e.home) && e.device === 'pendant' && e.type === 'heartbeat')).toBe(
       false,

@@ -22,6 +22,7 @@ export const DISPERSER_DEVICES: ReadonlySet<DeviceKey> = new Set(['pendant', 'fa
 const CID: Partial<Record<EventType, { readonly code: string; readonly qualifier: 1 | 3 }>> = {
   'pendant.pressed': { code: '101', qualifier: 1 },
   'alarm.cancelled': { code: '406', qualifier: 1 },
+  // A pendant's restore: the fall detector's is its own code's (below, `messageOf`).
   'alarm.restored': { code: '101', qualifier: 3 },
   'fall.detected': { code: '120', qualifier: 1 },
   'smoke.detected': { code: '110', qualifier: 1 },
@@ -52,18 +53,25 @@ type CidEvent = Extract<DialerEvent, { kind: 'cid' }>;
 
 function messageOf(type: EventType, zone: string): Message | undefined {
   if (type === 'heartbeat') return { kind: 'poll' };
-  const cid = CID[type];
-  return cid && { kind: 'cid', event: { kind: 'cid', qualifier: cid.qualifier, code: cid.code, zone } };
+  const cid = type === 'alarm.restored' && zone === ZONE.fall ? CID['fall.detected'] : CID[type];
+  const qualifier = type === 'alarm.restored' ? 3 : cid?.qualifier;
+  return cid && qualifier && { kind: 'cid', event: { kind: 'cid', qualifier, code: cid.code, zone } };
 }
+
+/** How long after a press or a fall the disperser reports its zone back to normal, as real panels do. */
+export const RESTORE_AFTER_MS = 2_000;
+const RESTORED_BY_ITSELF: ReadonlySet<EventType> = new Set(['pendant.pressed', 'fall.detected']);
 
 /**
  * A home's events as its disperser reports them (`via: 'dc09'`, the zone in `data.zone`): every
  * event of its radio triggers (their own heartbeats and battery levels stay between them and the
  * disperser, which reports only a low battery), the hub's mains, and a NULL poll with each hub
- * heartbeat. Other events are unchanged.
+ * heartbeat. Other events are unchanged. Like real panels, the disperser reports a press's or a
+ * fall's zone back to normal by itself (`alarm.restored`, a Contact ID restore) `RESTORE_AFTER_MS`
+ * later: never the resident's cancel, which is its own code (406). The events stay in time order.
  */
 export function viaDisperser(events: readonly SimEvent[], homes: ReadonlySet<string>): SimEvent[] {
-  return events.flatMap((e): SimEvent[] => {
+  const carried = events.flatMap((e): SimEvent[] => {
     if (!homes.has(e.home)) return [e];
     const zone = ZONE[e.device] ?? '000';
     const carried: SimEvent = { ...e, via: 'dc09', data: { zone } };
@@ -72,8 +80,12 @@ export function viaDisperser(events: readonly SimEvent[], homes: ReadonlySet<str
       return e.type.startsWith('mains.') ? [carried] : [e];
     }
     if (!DISPERSER_DEVICES.has(e.device)) return [e];
-    return e.type !== 'heartbeat' && messageOf(e.type, zone) ? [carried] : [];
+    if (e.type === 'heartbeat' || !messageOf(e.type, zone)) return [];
+    if (!RESTORED_BY_ITSELF.has(e.type)) return [carried];
+    return [carried, { ...carried, type: 'alarm.restored', at: e.at + RESTORE_AFTER_MS, actor: 'device' }];
   });
+  // Stable: events at one time keep their order.
+  return carried.sort((a, b) => a.at - b.at);
 }
 
 export interface DisperserOptions {

@@ -94,6 +94,7 @@ export {
   type KindRow,
   learnedFigures,
   lifeCriticalFailures,
+  MISSED_STATUSES,
   type RaisedAlert,
   type Scorecard,
   score,

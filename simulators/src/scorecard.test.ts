@@ -257,6 +257,26 @@ describe('score', () => {
     expect(card.falseAlerts.map((a) => a.type)).toEqual(['co.detected']);
   });
 
+  it('scores a real press closed as a false alarm (a restore taken for a cancel) as dismissed, and missed', () => {
+    const card = score({
+      expectations: [exp({ incidentId: 'p', kind: 'pendant.true' })],
+      alerts: [
+        alert({ id: 'alt_real', type: 'pendant.pressed' }),
+        alert({
+          type: 'alarm.cancelled',
+          priority: 5,
+          raisedAt: T + 2_000,
+          closes: { alertId: 'alt_real', outcome: 'false-alarm' },
+        }),
+      ],
+      residentOf,
+      residentDays: 1,
+    });
+    expect(card.incidents[0]).toMatchObject({ status: 'dismissed', closedAs: 'false-alarm' });
+    expect(card.byKind[0]).toMatchObject({ detected: 0, missed: 1 });
+    expect(card.totals.missed).toBe(1);
+  });
+
   it('related alerts belong to an incident until an hour after its effects end', () => {
     const fall = exp({
       incidentId: 'f',

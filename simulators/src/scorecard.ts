@@ -20,9 +20,14 @@ export interface RaisedAlert {
 
 /**
  * `unclosed`: detected in time, but the alert was not closed as the incident requires (a
- * cancelled press left open as an alarm); counted as missed.
+ * cancelled press left open as an alarm); counted as missed. `dismissed`: detected, but its alert
+ * closed as a false alarm though the incident was real (a panel's restore taken for the
+ * resident's cancel): nobody was asked to answer it, so counted as missed.
  */
-export type IncidentStatus = 'detected' | 'late' | 'missed' | 'unclosed' | 'quiet' | 'alerted';
+export type IncidentStatus = 'detected' | 'late' | 'missed' | 'unclosed' | 'dismissed' | 'quiet' | 'alerted';
+
+/** The statuses that count as missed: no operator was asked to answer the incident as it was. */
+export const MISSED_STATUSES: readonly IncidentStatus[] = ['missed', 'unclosed', 'dismissed', 'alerted'];
 
 export interface IncidentScore {
   readonly expectation: Expectation;
@@ -190,6 +195,7 @@ export function score(input: ScoreInput): Scorecard {
     let status: IncidentStatus =
       timeToAlertS === undefined ? 'missed' : timeToAlertS <= e.deadlineS ? 'detected' : 'late';
     if (status === 'detected' && e.closedAs && closedAs !== e.closedAs) status = 'unclosed';
+    if (status === 'detected' && !e.closedAs && closedAs === 'false-alarm') status = 'dismissed';
     return {
       ...common,
       status,
@@ -211,7 +217,7 @@ export function score(input: ScoreInput): Scorecard {
       incidents: rows.length,
       detected: rows.filter((s) => s.status === 'detected' || s.status === 'quiet').length,
       late: rows.filter((s) => s.status === 'late').length,
-      missed: rows.filter((s) => s.status === 'missed' || s.status === 'unclosed').length,
+      missed: rows.filter((s) => s.status !== 'alerted' && MISSED_STATUSES.includes(s.status)).length,
       alertedWhenQuiet: rows.filter((s) => s.status === 'alerted').length,
       ...(rows.some((s) => s.expectation.closedAs)
         ? { closed: rows.filter((s) => s.closedAs && s.closedAs === s.expectation.closedAs).length }
@@ -242,7 +248,7 @@ export function score(input: ScoreInput): Scorecard {
       incidents: incidents.length,
       detected: incidents.filter((s) => s.status === 'detected' || s.status === 'quiet').length,
       late: incidents.filter((s) => s.status === 'late').length,
-      missed: incidents.filter((s) => ['missed', 'unclosed', 'alerted'].includes(s.status)).length,
+      missed: incidents.filter((s) => MISSED_STATUSES.includes(s.status)).length,
       alerts: input.alerts.length,
       lifeCritical: lifeCritical.length,
       lifeCriticalDetected: lifeCritical.filter((s) => s.status === 'detected').length,

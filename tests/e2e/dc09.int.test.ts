@@ -107,6 +107,16 @@ describe('a hold-up (duress) from a panel, SIA HA', () => {
   });
 });
 
+describe('a panel that hears a jammer, Contact ID 1344', () => {
+  it('becomes a technical case: no pendant gets through while it lasts', async () => {
+    const { residentId } = await home('C3D2', null);
+    const d = await dialler('C3D2', 'tcp');
+    expect((await d.sendCid([{ kind: 'cid', qualifier: 1, code: '344', zone: '000' }])).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect(opened).toMatchObject({ priority: 3, type: 'rf.jammed' });
+  });
+});
+
 describe("a panel's fire alarm in a frame that broke the padding its panel has shown", () => {
   it('becomes a P1 case whose reason says so, for the operator to handle it as a real alarm', async () => {
     const key = '000102030405060708090A0B0C0D0E0F';

@@ -16,7 +16,9 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   '121': 'pendant.pressed',
   '122': 'pendant.pressed',
   '123': 'pendant.pressed',
+  '137': 'device.tamper',
   '140': 'pendant.pressed',
+  '144': 'device.tamper',
   '150': 'pullcord.pulled',
   '151': 'gas.detected',
   '154': 'flood.detected',
@@ -25,6 +27,9 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   '162': 'co.detected',
   '301': 'mains.lost',
   '302': 'battery.low',
+  '311': 'battery.low',
+  // RF receiver jam detect: the panel hears a jammer, and no radio trigger gets through it.
+  '344': 'rf.jammed',
   '350': 'line.fault',
   '354': 'line.fault',
   '381': 'supervision.lost',
@@ -97,6 +102,9 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   YK: 'line.restored',
   TA: 'device.tamper',
   TR: 'tamper.restored',
+  // RF interference: a jammer, through which no radio trigger gets.
+  XQ: 'rf.jammed',
+  XH: 'rf.restored',
 };
 
 /**
@@ -112,7 +120,8 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
  * - the same type for a record-only type (`test.periodic`): a record clears nothing, and the
  *   event still proves the link (a periodic test keeps supervision), with `condition: restore`;
  * - none otherwise (a type overridden onto a wellbeing alert with no restore type): recording it
- *   under its raising type would raise a false alert, so it is not understood (DUH, dead-letter).
+ *   under its raising type would raise a false alert, so it is recorded as `code.unmapped`, saying
+ *   why (`unmappedDetail`).
  */
 export function restoreOf(type: EventType): EventType | undefined {
   if (type === 'alarm.cancelled') return undefined;

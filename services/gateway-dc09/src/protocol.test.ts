@@ -453,6 +453,17 @@ describe('data', () => {
     });
     expect(mapEvent({ protocol: 'SIA', code: 'ZZ', zone: '' })).toBeUndefined();
     expect(mapEvent({ protocol: 'SIA', code: 'OC', zone: '' })).toEqual({ type: 'alarm.cancelled' });
+    // A panel's radio jammed (a jammer's first mark: no pendant gets through), its sensors tampered
+    // with, its battery missing: technical faults an operator acts on, not unmapped records.
+    expect(mapEvent(cid('1', '344'))).toEqual({ type: 'rf.jammed' });
+    expect(mapEvent(cid('3', '344'))).toEqual({ type: 'rf.restored', condition: 'restore' });
+    expect(mapEvent({ protocol: 'SIA', code: 'XQ', zone: '' })).toEqual({ type: 'rf.jammed' });
+    expect(mapEvent({ protocol: 'SIA', code: 'XH', zone: '' })).toEqual({ type: 'rf.restored' });
+    for (const code of ['137', '144']) {
+      expect(mapEvent(cid('1', code))).toEqual({ type: 'device.tamper' });
+      expect(mapEvent(cid('3', code))).toEqual({ type: 'tamper.restored', condition: 'restore' });
+    }
+    expect(mapEvent(cid('1', '311'))).toEqual({ type: 'battery.low' });
     // A hold-up is DC-03's silent alarm of a user under duress, Contact ID 121's: a call for help.
     expect(mapEvent({ protocol: 'SIA', code: 'HA', zone: '' })).toEqual({ type: 'pendant.pressed' });
     expect(mapEvent({ protocol: 'SIA', code: 'HH', zone: '' })).toEqual({ type: 'alarm.restored' });
@@ -530,6 +541,9 @@ describe('Contact ID restores', () => {
       'CID 3150: medication.missed has no restore type',
     );
     expect(unmappedDetail(cid('1', '999'))).toBe('unknown code CID 1999');
+    // A cancel restores nothing: recorded as unmapped, never a second cancel.
+    expect(mapEvent(cid('3', '406'))).toBeUndefined();
+    expect(unmappedDetail(cid('3', '406'))).toBe('CID 3406: alarm.cancelled has no restore type');
   });
 });
 
