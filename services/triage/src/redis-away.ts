@@ -158,6 +158,9 @@ export class RedisAway {
   }
 
   async #look(): Promise<void> {
+    // The loop runs its timers before it reads its sockets: after a stretch that held it, answers
+    // may be waiting unread. They are read first, so no PING is asked of a Redis that answered.
+    await new Promise((resolve) => setImmediate(resolve));
     // Answers are coming, or everything sent by the last look is answered: nothing to ask.
     const quiet = this.#answered === this.#answeredByLook && this.#answered < this.#sentByLook && !this.away;
     const answeredBefore = this.#answered;

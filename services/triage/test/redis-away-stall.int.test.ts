@@ -1,6 +1,6 @@
 import { createLogger, createRedis, type Redis } from '@telecare/platform';
 import { servers } from '@telecare/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { REDIS_PING_WAIT_MS, REDIS_QUIET_MS, RedisAway } from '../src/redis-away.ts';
 
 // A Redis that answers, on a process whose event loop stalls (a long synchronous stretch: a big
@@ -38,5 +38,22 @@ describe('Redis away, on an event loop that stalls', () => {
     await new Promise((resolve) => setTimeout(resolve, REDIS_QUIET_MS + REDIS_PING_WAIT_MS));
     expect(changes).toEqual([]);
     expect(away.away).toBe(false);
+  });
+
+  it('asks no PING when the answer was only waiting to be read', async () => {
+    const away = RedisAway.of(redis, logger);
+    const ping = vi.spyOn(redis, 'ping');
+    try {
+      // A command Redis answers at once, then the loop held past the watch's look, outside the
+      // timers' turn: the look runs before the answer is read.
+      const answer = away.read('a plain read', () => redis.get('telecare:test:stall:none'));
+      setImmediate(() => stall(REDIS_QUIET_MS + 200));
+      expect(await answer).toBeNull();
+      await new Promise((resolve) => setTimeout(resolve, REDIS_QUIET_MS + REDIS_PING_WAIT_MS));
+      expect(ping).not.toHaveBeenCalled();
+      expect(away.away).toBe(false);
+    } finally {
+      ping.mockRestore();
+    }
   });
 });
