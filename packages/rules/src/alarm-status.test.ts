@@ -128,6 +128,26 @@ describe("an alarm's restore reaches the alarm's alert, never as a cancel", () =
     expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([cordAlert?.id, fallAlert?.id]);
   });
 
+  it('a restore stamped the same second as its press names it, whichever id sorts first', () => {
+    const sorts = new Set<boolean>();
+    for (let i = 0; sorts.size < 2 || i < 4; i++) {
+      const pressed = press(T('13:00'));
+      const restored = restore(T('13:00'));
+      sorts.add(restored.id < pressed.id);
+      for (const order of [
+        [pressed, restored],
+        [restored, pressed],
+      ]) {
+        const { alerts } = run(
+          order.map((event): [TelecareEvent, number] => [event, T('13:00') + S]),
+          T('13:30'),
+        );
+        const [alarm] = raisedPresses(alerts);
+        expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([alarm?.id]);
+      }
+    }
+  });
+
   it('a restore that arrives before its press (the alarm lane behind) still names the press alert', () => {
     const pressed = press(T('15:00'), { receivedat: new Date(T('15:00') + 4 * S).toISOString() });
     const restored = restore(T('15:00') + 2 * S);
