@@ -34,6 +34,15 @@ async function send(...alerts: Alert[]): Promise<void> {
   clock.advance(2_000);
 }
 
+/** A press raised now by the helpline's clock: its escalation ladder starts from it. */
+const pressOf = (residentId: string): Alert =>
+  h.alert({
+    residentId,
+    raisedAt: new Date(clock.now()).toISOString(),
+    deviceSerial: 'PND-1',
+    deviceKind: 'pendant',
+  });
+
 const restoreOf = (press: Alert): Alert =>
   h.alert({
     residentId: press.residentId,
@@ -92,7 +101,7 @@ afterAll(async () => {
 
 describe("an alarm's button back to normal", () => {
   it('shows on the case and changes nothing else: the press stays queued for an operator', async () => {
-    const press = h.alert({ residentId: nextResident(), deviceSerial: 'PND-1', deviceKind: 'pendant' });
+    const press = pressOf(nextResident());
     await send(press);
     const c = await h.caseOf(press.residentId);
     const before = await detailOf(c.id);
@@ -124,7 +133,7 @@ describe("an alarm's button back to normal", () => {
   });
 
   it("press, restore 2 s later, cancel 10 s later: the resident's cancel still closes it as a false alarm", async () => {
-    const press = h.alert({ residentId: nextResident() });
+    const press = pressOf(nextResident());
     await send(press);
     const c = await h.caseOf(press.residentId);
     await send(restoreOf(press));
@@ -139,7 +148,7 @@ describe("an alarm's button back to normal", () => {
   });
 
   it('a press whose restore and cancel were committed before it still closes as a false alarm', async () => {
-    const press = h.alert({ residentId: nextResident() });
+    const press = pressOf(nextResident());
     // Records have lanes of their own: the restore and the cancel overtook the press.
     await send(restoreOf(press), cancelOf(press));
     await h.publish(press);
@@ -160,7 +169,7 @@ describe("an alarm's button back to normal", () => {
 
 describe('a status report that the alarm is still present', () => {
   it('shows on the case of the press it follows, counts no press and changes nothing; a cancel still closes the case', async () => {
-    const press = h.alert({ residentId: nextResident() });
+    const press = pressOf(nextResident());
     await send(press);
     const c = await h.caseOf(press.residentId);
     const before = await detailOf(c.id);
@@ -180,7 +189,7 @@ describe('a status report that the alarm is still present', () => {
   });
 
   it('leaves a case on hold on hold', async () => {
-    const press = h.alert({ residentId: nextResident() });
+    const press = pressOf(nextResident());
     await send(press);
     const c = await h.caseOf(press.residentId);
     await h.api(`/api/cases/${c.id}/accept`, { method: 'POST' });
