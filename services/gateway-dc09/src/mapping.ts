@@ -100,8 +100,26 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   YC: 'line.fault',
   YS: 'line.fault',
   YK: 'line.restored',
+  // A phone line or network trouble: the panel's own path to the receiver failing, as YC/YS.
+  LT: 'line.fault',
+  LR: 'line.restored',
+  NT: 'line.fault',
+  NR: 'line.restored',
   TA: 'device.tamper',
   TR: 'tamper.restored',
+  // A tamper while disarmed, and a tamper at the panel's radio receiver, are tampers all the same.
+  TT: 'device.tamper',
+  TH: 'tamper.restored',
+  TJ: 'tamper.restored',
+  XS: 'device.tamper',
+  XJ: 'tamper.restored',
+  YM: 'battery.low',
+  // No zone activity for the panel's programmed time: its senior watch (Contact ID 641/654), and
+  // activity resumed its restore. Recorded: triage derives its own inactivity from the home.
+  NA: 'inactivity.unusual',
+  NS: 'motion',
+  // An unspecified (manual or automatic) communicator test: it proves the link as RP does.
+  TX: 'test.periodic',
   // RF interference: a jammer, through which no radio trigger gets.
   XQ: 'rf.jammed',
   XH: 'rf.restored',

@@ -469,6 +469,23 @@ describe('data', () => {
     expect(mapEvent({ protocol: 'SIA', code: 'HH', zone: '' })).toEqual({ type: 'alarm.restored' });
   });
 
+  it('maps the DC-03 codes of a silent home, a cut line, a tamper while disarmed and a missing battery', () => {
+    const sia = (code: string) => mapEvent({ protocol: 'SIA', code, zone: '1' })?.type;
+    // No activity for the panel's programmed time is its senior watch (Contact ID 641/654's), and
+    // activity resumed its restore: recorded, as triage derives its own inactivity from the home.
+    expect(sia('NA')).toBe('inactivity.unusual');
+    expect(sia('NS')).toBe('motion');
+    // A phone line or network cut is the panel's path to us failing: a line fault, as YC/YS.
+    for (const code of ['LT', 'NT']) expect(sia(code), code).toBe('line.fault');
+    for (const code of ['LR', 'NR']) expect(sia(code), code).toBe('line.restored');
+    // A tamper while disarmed (TT) or at the panel's radio receiver (XS) is still a tamper.
+    for (const code of ['TT', 'XS']) expect(sia(code), code).toBe('device.tamper');
+    for (const code of ['TH', 'TJ', 'XJ']) expect(sia(code), code).toBe('tamper.restored');
+    expect(sia('YM')).toBe('battery.low');
+    // An unspecified communicator test proves the link as RP does.
+    expect(sia('TX')).toBe('test.periodic');
+  });
+
   it("maps a DC-03 zone restoral (alarm or trouble eliminated) as its kind's alarm restore where that alarm is mapped, and never a personal alarm's restore as a cancel", () => {
     const sia = (code: string) => mapEvent({ protocol: 'SIA', code, zone: '1' });
     // Burglary, fire, gas, hold-up, heat, medical, panic, emergency, sprinkler, untyped, water, freeze.
