@@ -469,6 +469,29 @@ describe('data', () => {
     expect(mapEvent({ protocol: 'SIA', code: 'HH', zone: '' })).toEqual({ type: 'alarm.restored' });
   });
 
+  it('maps the Contact ID codes of a fire by another sensor, duress at a door, a cut line and a missed check-in', () => {
+    const cid = (code: string, qualifier = '1') =>
+      mapEvent({ protocol: 'CID', qualifier, code, zone: '001' })?.type;
+    // Combustion, a manual call point, a flame: fires, as 110 and 111 are.
+    for (const code of ['112', '115', '117']) {
+      expect(cid(code), code).toBe('smoke.detected');
+      expect(cid(code, '3'), code).toBe('smoke.restored');
+    }
+    // Duress at a door (access or egress granted under threat): a call for help, as 121 is.
+    for (const code of ['124', '125']) expect(cid(code), code).toBe('pendant.pressed');
+    expect(cid('145')).toBe('device.tamper');
+    // A sensor's supervision failure, the radio's supervision lost: recorded, triage derives its own.
+    for (const code of ['147', '355']) expect(cid(code), code).toBe('supervision.lost');
+    expect(cid('153')).toBe('temperature.low');
+    // Telco line 1 or 2 faulty, central polling lost: the path to the receiver failing, as 350.
+    for (const code of ['351', '352', '356']) {
+      expect(cid(code), code).toBe('line.fault');
+      expect(cid(code, '3'), code).toBe('line.restored');
+    }
+    // A periodic radio check-in, a periodic test sent with a trouble present: they prove the link.
+    for (const code of ['603', '608']) expect(cid(code), code).toBe('test.periodic');
+  });
+
   it('maps the DC-03 codes of a silent home, a cut line, a tamper while disarmed and a missing battery', () => {
     const sia = (code: string) => mapEvent({ protocol: 'SIA', code, zone: '1' })?.type;
     // No activity for the panel's programmed time is its senior watch (Contact ID 641/654's), and
