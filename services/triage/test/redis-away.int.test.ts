@@ -1,5 +1,12 @@
 import type { EventType } from '@telecare/contracts';
-import { createLogger, type JetStreamClient, type JetStreamManager, sleep } from '@telecare/platform';
+import {
+  createLogger,
+  createRedis,
+  type JetStreamClient,
+  type JetStreamManager,
+  type Redis,
+  sleep,
+} from '@telecare/platform';
 import { type OwnServer, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { pauseServer, readAlerts, residentPublisher, triageOnOwnRedis, unackedOn } from './support.ts';
@@ -20,15 +27,27 @@ let js: JetStreamClient;
 let jsm: JetStreamManager;
 const n = () => (bed as NonNullable<typeof bed>).testbed.n;
 const unacked = () => unackedOn(jsm, n(), 0);
+/** The test's own client of the same Redis: what triage saved. */
+let redis: Redis;
 
 beforeAll(async () => {
   bed = await triageOnOwnRedis('triage-redisaway', logger);
   ({ redisServer, js, jsm } = bed);
+  redis = await createRedis({ url: redisServer.url, logger, name: 'triage-redisaway-test' });
 }, 60_000);
 
 afterAll(async () => {
+  redis?.disconnect();
   await bed?.close();
 });
+
+/** Each resident's state is in Redis: their presses decided ahead of it were saved once it answered. */
+async function expectSaved(residentIds: readonly string[]): Promise<void> {
+  for (const residentId of residentIds)
+    expect(await redis.llen(`${n().redisPrefix}triage:state:v4:${residentId}`), residentId).toBeGreaterThan(
+      0,
+    );
+}
 
 /** Publishes a press of the resident's and resolves with how long its alert took to be in ALERTS. */
 async function pressToAlert(residentId: string, publishOf: (type: EventType) => Promise<number>) {
@@ -89,6 +108,7 @@ describe('triage while Redis is away', () => {
     const ids = (await readAlerts(jsm, n())).map((stored) => stored.alert.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toHaveLength(1 + Object.keys(took).length);
+    await expectSaved(['res_away_cold1', 'res_away_cold_later0', 'res_away_cold_later2', 'res_away_warm']);
   }, 120_000);
 
   it('stores alarms in ALERTS within a second, one after another, when Redis is connected but does not answer', async () => {
@@ -119,5 +139,6 @@ describe('triage while Redis is away', () => {
       stored.alert.residentId.startsWith('res_stopped'),
     );
     expect(new Set(mine.map((stored) => stored.alert.id)).size).toBe(1 + Object.keys(took).length);
+    await expectSaved(['res_stopped_cold0', 'res_stopped_cold1', 'res_stopped_warm']);
   }, 120_000);
 });
