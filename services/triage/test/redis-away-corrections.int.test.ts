@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TimerStore } from '../src/index.ts';
 import { RedisAway } from '../src/redis-away.ts';
 import {
+  pressToAlert as alertedIn,
   dropTriageNamespace,
   pauseServer,
-  readAlerts,
   residentPublisher,
   triageOnOwnRedis,
   unackedOn,
@@ -60,16 +60,8 @@ afterAll(async () => {
   await bed?.close();
 });
 
-/** Publishes a press and resolves with how long its alert took to be in ALERTS. */
-async function pressToAlert(residentId: string): Promise<number> {
-  const sentAt = performance.now();
-  await residentPublisher(js, n, residentId, PARTITIONS)('pendant.pressed');
-  await waitFor(
-    async () => (await readAlerts(jsm, n())).some((stored) => stored.alert.residentId === residentId),
-    { what: `the press of ${residentId} alerted`, timeoutMs: PATIENCE_MS, intervalMs: 20 },
-  );
-  return performance.now() - sentAt;
-}
+const pressToAlert = (residentId: string) =>
+  alertedIn(jsm, n(), residentId, residentPublisher(js, n, residentId, PARTITIONS));
 
 describe('writes on the side while Redis is away', () => {
   it("does not hold the due timers' read for its index corrections when Redis stops right after the read, and puts them right once it answers", async () => {

@@ -9,7 +9,14 @@ import {
 } from '@telecare/platform';
 import { type OwnServer, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { pauseServer, readAlerts, residentPublisher, triageOnOwnRedis, unackedOn } from './support.ts';
+import {
+  pressToAlert as alertedIn,
+  pauseServer,
+  readAlerts,
+  residentPublisher,
+  triageOnOwnRedis,
+  unackedOn,
+} from './support.ts';
 
 // While Redis is away an alarm reaches ALERTS within a second, whether or not the resident's
 // state is held, and the alarm lane is not held behind it. This file kills, stops and starts a
@@ -49,20 +56,8 @@ async function expectSaved(residentIds: readonly string[]): Promise<void> {
     );
 }
 
-/** Publishes a press of the resident's and resolves with how long its alert took to be in ALERTS. */
-async function pressToAlert(residentId: string, publishOf: (type: EventType) => Promise<number>) {
-  const before = (await readAlerts(jsm, n())).filter(
-    (stored) => stored.alert.residentId === residentId,
-  ).length;
-  const sentAt = performance.now();
-  await publishOf('pendant.pressed');
-  await waitFor(
-    async () =>
-      (await readAlerts(jsm, n())).filter((stored) => stored.alert.residentId === residentId).length > before,
-    { what: `the press of ${residentId} alerted with Redis down`, timeoutMs: PATIENCE_MS, intervalMs: 20 },
-  );
-  return performance.now() - sentAt;
-}
+const pressToAlert = (residentId: string, publish: (type: EventType) => Promise<number>) =>
+  alertedIn(jsm, n(), residentId, publish);
 
 describe('triage while Redis is away', () => {
   it('stores an alarm in ALERTS within a second, the first press after Redis goes and presses later in the outage, whether or not the state is held', async () => {
