@@ -346,12 +346,16 @@ export class EventIndex {
 
   async read(residentId: string, partition: number): Promise<IndexedEvents> {
     try {
-      const [list, since, gap, claimed] = await Promise.all([
-        this.#redis.lrange(this.key(residentId), 0, -1),
-        this.#redis.hget(this.#sinceKey, String(partition)),
-        this.#redis.get(this.gapKey(residentId)),
-        this.#claims.of(residentId, partition),
-      ]);
+      // Refused at once while Redis is away: the reader (the helpline's timeline) reads the
+      // partition itself rather than wait out the command timeout.
+      const [list, since, gap, claimed] = await RedisAway.of(this.#redis).read('the event index', () =>
+        Promise.all([
+          this.#redis.lrange(this.key(residentId), 0, -1),
+          this.#redis.hget(this.#sinceKey, String(partition)),
+          this.#redis.get(this.gapKey(residentId)),
+          this.#claims.of(residentId, partition),
+        ]),
+      );
       // A claim not settled yet counts too: its write may be lost.
       const gaps = [gap === null ? 0 : Number(gap), ...claimed];
       const newestGap = Math.max(...gaps.filter((seq) => Number.isSafeInteger(seq)));

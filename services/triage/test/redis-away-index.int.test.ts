@@ -8,6 +8,7 @@ import {
 import { type OwnServer, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  HELPLINE_TOKEN,
   metricValue,
   pauseServer,
   pressToAlert,
@@ -86,6 +87,14 @@ describe('the event index while Redis is away', () => {
       timeoutMs: PATIENCE_MS,
     });
     expect(await unacked()).toBeGreaterThan(0);
+    // The helpline's read of an index, Redis known away: refused at once, not after the command
+    // timeout (the helpline then reads the partition itself, and its console waits no longer).
+    const asked = performance.now();
+    const read = await fetch(`${bed?.triage.url}/api/residents/res_awayindex_cold/event-index`, {
+      headers: { authorization: `Bearer ${HELPLINE_TOKEN}` },
+    });
+    expect(read.status).toBe(503);
+    expect(performance.now() - asked).toBeLessThan(ALARM_MS);
 
     resume();
     await waitFor(async () => (await unacked()) === 0, {
