@@ -1,0 +1,104 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type Because, type Case, names } from '@telecare/contracts';
+import type { SimulatedDevice } from '@telecare/simulators';
+import { servers, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersDrained } from '../support/consumers.ts';
+import { addPendantHome } from '../support/homes.ts';
+import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+
+/**
+ * Attack replay: someone holding a pendant's login sends cancels, each timed as it is sent, one
+ * after another whether or not there is anything to cancel. The cancel rule closed each press of
+ * the pendant made within the pre-alarm window (60 s) before one of them as a false alarm: the
+ * resident's real press was resolved by the helpline before any operator saw it. A real cancel
+ * button follows a press; it does not send cancels with nothing to cancel.
+ */
+
+let platform: RunningPlatform;
+let nc: NatsConnection;
+let device: SimulatedDevice;
+let residentId: string;
+let honest: SimulatedDevice;
+let honestResident: string;
+const serial = `SEC-CST-${Date.now().toString(36).toUpperCase()}`;
+
+type Detail = Case & { state: string; outcome?: string | null; events: Array<{ kind: string }> };
+
+const caseOf = (resident: string, what: string) =>
+  waitFor(
+    async () =>
+      (await platform.helplineGet<Case[]>('/api/cases?state=all')).find((c) => c.residentId === resident),
+    { what, timeoutMs: 60_000 },
+  );
+
+const alertsOf = async (caseId: string) =>
+  (await platform.helplineGet<{ alerts: Because[] }>(`/api/cases/${caseId}/alerts`)).alerts;
+
+beforeAll(async () => {
+  platform = await startPlatform('seccancelstream');
+  nc = await connect({ servers: servers.natsUrl });
+  ({ residentId, device } = await addPendantHome(platform, serial));
+  ({ residentId: honestResident, device: honest } = await addPendantHome(platform, `${serial}-H`));
+});
+
+afterAll(async () => {
+  await device?.close();
+  await honest?.close();
+  await nc?.close();
+  await platform?.stop();
+});
+
+describe('a pendant’s login sending cancels with nothing to cancel', () => {
+  it('closes none of the resident’s presses: the case stays queued, with one note saying why', {
+    timeout: 180_000,
+  }, async () => {
+    // The stream: cancels with no press before them (the login cannot see when the resident
+    // presses, so it must keep sending them).
+    for (let i = 0; i < 3; i++) {
+      await device.send('alarm.cancelled');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    // The resident presses; the stream goes on, three of its cancels within the window after.
+    await device.send('pendant.pressed');
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await device.send('alarm.cancelled');
+    }
+    const opened = await caseOf(residentId, 'the resident’s press');
+    const n = names(platform.namespace);
+    await consumersDrained(nc, [n.streams.events, n.streams.alerts], 'consumers to settle', {
+      timeoutMs: 60_000,
+    });
+    const detail = await platform.helplineGet<Detail>(`/api/cases/${opened.id}`);
+    // Before: resolved as a false alarm by the first cancel after the press, unseen.
+    expect(['queued', 'offered'], JSON.stringify(detail.events.map((e) => e.kind))).toContain(detail.state);
+    const alerts = await alertsOf(opened.id);
+    expect(alerts.some((a) => a.rule.id === 'trigger.pendant')).toBe(true);
+    const notes = alerts.filter((a) => a.reason.includes('was not taken'));
+    // Three cancels of the stream paired with the press: one note, not one per cancel.
+    expect(notes).toHaveLength(1);
+    expect(notes[0]?.reason).toMatch(
+      new RegExp(`a cancel from ${serial} was not taken: the device sent 3 cancels with no alarm to cancel`),
+    );
+    // The security side counts each cancel not taken.
+    const metrics = await (await fetch(`${platform.triage.url}/metrics`)).text();
+    const counted = metrics.match(/^triage_cancels_not_taken_total\{[^}]*\} (\d+)$/m);
+    expect(Number(counted?.[1])).toBe(3);
+  });
+
+  it('still closes an honest press and its cancel, seconds apart', { timeout: 120_000 }, async () => {
+    await honest.send('pendant.pressed');
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await honest.send('alarm.cancelled');
+    const detail = await waitFor(
+      async () => {
+        const c = await caseOf(honestResident, 'the honest press');
+        const d = await platform.helplineGet<Detail>(`/api/cases/${c.id}`);
+        return d.state === 'resolved' ? d : undefined;
+      },
+      { what: 'the honest press closed by its cancel', timeoutMs: 60_000 },
+    );
+    expect(detail).toMatchObject({ outcome: 'false-alarm' });
+  });
+});
