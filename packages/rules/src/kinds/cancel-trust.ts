@@ -26,8 +26,9 @@
  *
  * Read only when a cancel pairs with an alarm: no other event pays for it.
  */
-import type { EventType } from '@telecare/contracts';
-import type { RecentEvent } from '../model.ts';
+import { type Alert, defaultPriority, type EventType, type Priority } from '@telecare/contracts';
+import type { CorrelationRule, RecentEvent } from '../model.ts';
+import { derivedAlert, type Output } from './output.ts';
 import { byTimeThenId, firstAtOrAfter } from './recent.ts';
 
 /** How far back a device's orphan cancels are counted, before the cancel in question. */
@@ -88,6 +89,36 @@ function alarmAtSameInstant(recent: readonly RecentEvent[], i: number, pairing: 
   return false;
 }
 
-/** What the operator reads of a cancel not taken (`orphans` at least `ORPHANS_DISTRUSTED`). */
-export const cancelNotTakenText = (cancel: RecentEvent, orphans: number): string =>
-  `a cancel from ${cancel.serial} was not taken: the device sent ${orphans} cancels with no alarm to cancel in the hour before it (a stolen login sends them to close presses it cannot see); the alarm stays for an operator`;
+/**
+ * The note a cancel not taken puts on its alarm's case (`alertId`): of the cancel's type, at the
+ * alarm's priority (it joins that case, and never opens a record-only one), saying why. Its id
+ * names the alarm's alert, not the cancel: the stream's other cancels within the window of the
+ * same alarm raise it again, and ALERTS and the helpline take it once.
+ */
+export function cancelNotTakenNote(
+  rule: CorrelationRule,
+  out: Output,
+  alarm: RecentEvent,
+  cancel: RecentEvent,
+  alertId: string,
+  orphans: number,
+  thresholds: Alert['thresholds'],
+): Alert {
+  return derivedAlert(rule, out, {
+    key: `${alertId}:cancel-not-taken`,
+    evidence: [alarm, cancel],
+    thresholds: { ...thresholds, orphanCancels: orphans, orphanCancelsWithinS: ORPHANS_WITHIN_MS / 1000 },
+    detail: `a cancel from ${cancel.serial} was not taken: the device sent ${orphans} cancels with no alarm to cancel in the hour before it (a stolen login sends them to close presses it cannot see); the alarm stays for an operator`,
+    decidedAt: Math.max(alarm.at, cancel.at),
+    type: cancel.type,
+    priority: alarmPriority(out, alarm),
+  });
+}
+
+/** The priority the alarm's trigger rule raises it at. */
+function alarmPriority(out: Output, alarm: RecentEvent): Priority {
+  for (const rule of out.ruleSet.rules)
+    if (rule.kind === 'trigger' && rule.on.includes(alarm.type))
+      return rule.priority ?? defaultPriority(alarm.type);
+  return defaultPriority(alarm.type);
+}

@@ -2,12 +2,12 @@
  * Correlation rules: a first event not followed by another (fall then no movement, night exit),
  * and the cancels and restores that close an alarm.
  */
-import { type Alert, defaultPriority, type EventType, type Priority, TAXONOMY } from '@telecare/contracts';
+import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
 import { anchorOf, cancelCloses, groupsOf, mayCancel } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
-import { cancelNotTakenText, ORPHANS_DISTRUSTED, ORPHANS_WITHIN_MS, orphanCancels } from './cancel-trust.ts';
+import { cancelNotTakenNote, ORPHANS_DISTRUSTED, orphanCancels } from './cancel-trust.ts';
 import { bounceClosing, bounceOpening, inBounce, isDoor, openingsText } from './door.ts';
 import { assertNever, checkDue, derivedAlert, minutes, type Output } from './output.ts';
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
@@ -117,26 +117,9 @@ function cancelAlarm(
       deviceSerial: cancel.serial,
       orphans,
     });
-    const note = derivedAlert(rule, out, {
-      key: `${alertId}:cancel-not-taken`,
-      evidence: [alarm, cancel],
-      thresholds: { ...thresholds, orphanCancels: orphans, orphanCancelsWithinS: ORPHANS_WITHIN_MS / 1000 },
-      detail: cancelNotTakenText(cancel, orphans),
-      decidedAt: Math.max(alarm.at, cancel.at),
-      type: cancel.type,
-      // The alarm's own priority: the note joins its case, and never opens a record-only one.
-      priority: alarmPriority(out, alarm),
-    });
+    const note = cancelNotTakenNote(rule, out, alarm, cancel, alertId, orphans, thresholds);
     if (!out.alerts.some((raised) => raised.id === note.id)) out.alert(note);
   }
-}
-
-/** The priority the alarm's trigger rule raises it at. */
-function alarmPriority(out: Output, alarm: RecentEvent): Priority {
-  for (const rule of out.ruleSet.rules)
-    if (rule.kind === 'trigger' && rule.on.includes(alarm.type))
-      return rule.priority ?? defaultPriority(alarm.type);
-  return defaultPriority(alarm.type);
 }
 
 export function correlationOnEvent(
