@@ -1,18 +1,19 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { type Because, type Case, names } from '@telecare/contracts';
-import type { SimulatedDevice } from '@telecare/simulators';
+import { Dc09Dialler, type SimulatedDevice } from '@telecare/simulators';
 import { servers, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumersDrained } from '../support/consumers.ts';
-import { addPendantHome } from '../support/homes.ts';
+import { addDc09Account, addHome, addPendantHome } from '../support/homes.ts';
 import { type RunningPlatform, startPlatform } from '../support/platform.ts';
 
 /**
- * Attack replay: someone holding a pendant's login sends cancels, each timed as it is sent, one
- * after another whether or not there is anything to cancel. The cancel rule closed each press of
- * the pendant made within the pre-alarm window (60 s) before one of them as a false alarm: the
- * resident's real press was resolved by the helpline before any operator saw it. A real cancel
- * button follows a press; it does not send cancels with nothing to cancel.
+ * Attack replay: someone holding a pendant's login (or a DC-09 panel's key) sends cancels, each
+ * timed as it is sent, one after another whether or not there is anything to cancel. The cancel
+ * rule closed each press of the device (the panel's: of the home) made within the pre-alarm window
+ * (60 s) before one of them as a false alarm: the resident's real press was resolved by the
+ * helpline before any operator saw it. A real cancel button follows a press; it does not send
+ * cancels with nothing to cancel.
  */
 
 let platform: RunningPlatform;
@@ -21,6 +22,7 @@ let device: SimulatedDevice;
 let residentId: string;
 let honest: SimulatedDevice;
 let honestResident: string;
+const diallers: Dc09Dialler[] = [];
 const serial = `SEC-CST-${Date.now().toString(36).toUpperCase()}`;
 
 type Detail = Case & { state: string; outcome?: string | null; events: Array<{ kind: string }> };
@@ -43,6 +45,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const d of diallers) await d.close();
   await device?.close();
   await honest?.close();
   await nc?.close();
@@ -98,6 +101,63 @@ describe('a pendant’s login sending cancels with nothing to cancel', () => {
         return d.state === 'resolved' ? d : undefined;
       },
       { what: 'the honest press closed by its cancel', timeoutMs: 60_000 },
+    );
+    expect(detail).toMatchObject({ outcome: 'false-alarm' });
+  });
+});
+
+/** A home whose panel (a home unit) dials in over DC-09, and its dialler. */
+async function panelHome(account: string): Promise<{ residentId: string; panel: Dc09Dialler }> {
+  const panelSerial = `${serial}-${account}`;
+  const resident = await addHome(platform, panelSerial, 'home-unit');
+  await addDc09Account(platform, account, { serial: panelSerial, residentId: resident });
+  const panel = new Dc09Dialler({
+    host: platform.dc09.host,
+    port: platform.dc09.tcpPort,
+    transport: 'tcp',
+    account,
+  });
+  await panel.connect();
+  diallers.push(panel);
+  return { residentId: resident, panel };
+}
+
+const PRESS = { kind: 'sia', code: 'QA', zone: '001' } as const;
+const CANCEL = { kind: 'sia', code: 'OC', zone: '001' } as const;
+
+describe('a DC-09 panel’s key sending cancels with nothing to cancel', () => {
+  it('closes no press of the home: the case stays queued, with the note', { timeout: 180_000 }, async () => {
+    const { residentId: attacked, panel } = await panelHome('C5A1');
+    for (let i = 0; i < 2; i++) {
+      expect((await panel.sendSia([CANCEL])).reply).toBe('ACK');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    expect((await panel.sendSia([PRESS])).reply).toBe('ACK');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect((await panel.sendSia([CANCEL])).reply).toBe('ACK');
+    const opened = await caseOf(attacked, 'the panel’s press');
+    const n = names(platform.namespace);
+    await consumersDrained(nc, [n.streams.events, n.streams.alerts], 'consumers to settle', {
+      timeoutMs: 60_000,
+    });
+    const detail = await platform.helplineGet<Detail>(`/api/cases/${opened.id}`);
+    expect(['queued', 'offered'], JSON.stringify(detail.events.map((e) => e.kind))).toContain(detail.state);
+    const notes = (await alertsOf(opened.id)).filter((a) => a.reason.includes('was not taken'));
+    expect(notes).toHaveLength(1);
+  });
+
+  it('still closes a press the panel’s cancel follows', { timeout: 120_000 }, async () => {
+    const { residentId: honestPanel, panel } = await panelHome('C5B1');
+    expect((await panel.sendSia([PRESS])).reply).toBe('ACK');
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect((await panel.sendSia([CANCEL])).reply).toBe('ACK');
+    const detail = await waitFor(
+      async () => {
+        const c = await caseOf(honestPanel, 'the panel’s honest press');
+        const d = await platform.helplineGet<Detail>(`/api/cases/${c.id}`);
+        return d.state === 'resolved' ? d : undefined;
+      },
+      { what: 'the panel’s press closed by its cancel', timeoutMs: 60_000 },
     );
     expect(detail).toMatchObject({ outcome: 'false-alarm' });
   });
