@@ -1,4 +1,4 @@
-import { type ChainableCommander, Redis } from 'ioredis';
+import { type ChainableCommander, type Command, Redis } from 'ioredis';
 import { TransientError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { TimeoutError, within } from './work.ts';
@@ -20,7 +20,9 @@ export const REDIS_CONNECT_TIMEOUT_MS = 10_000;
  * backoff), so a handler can nak and retry and a write sent as Redis comes back still lands; a
  * caller that must not wait that long for a command known to fail keeps a breaker of its own
  * (triage's `RedisAway`, which also finds a Redis that stopped answering within about a second).
- * Connected to a Redis that does not answer, a command fails within REDIS_COMMAND_TIMEOUT_MS. The client reconnects with capped backoff. The first connection fails (a `TransientError`, for
+ * Connected to a Redis that does not answer, a command fails within REDIS_COMMAND_TIMEOUT_MS (see
+ * `patientTimeout`: an answer read late because the process's own event loop was held is not a
+ * timeout). The client reconnects with capped backoff. The first connection fails (a `TransientError`, for
  * the supervisor to start the service again) when Redis has not answered within
  * REDIS_CONNECT_TIMEOUT_MS.
  */
@@ -36,7 +38,7 @@ export async function createRedis(options: {
     connectionName: options.name,
     lazyConnect: true,
     connectTimeout: 5_000,
-    commandTimeout: options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS,
+    // No `commandTimeout` of the client's own: `patientTimeout` below.
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
@@ -44,6 +46,13 @@ export async function createRedis(options: {
     // own reply): a service with many messages in hand sends one socket write, not one each.
     enableAutoPipelining: true,
   });
+  const timeoutMs = options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS;
+  // Every command goes through here: a pipeline's, a script's, one sent again from the offline queue.
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    patientTimeout(command, timeoutMs);
+    return send(command, stream);
+  };
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   redis.on('reconnecting', () => log.warn('redis reconnecting'));
   const ms = options.connectTimeoutMs ?? REDIS_CONNECT_TIMEOUT_MS;
@@ -61,4 +70,31 @@ export async function createRedis(options: {
   }
   log.info('connected to redis');
   return redis;
+}
+
+/** Marks a command whose timeout is armed (one sent again from the offline queue keeps its first). */
+const TIMED = Symbol('command timeout armed');
+
+/**
+ * Fails `command` as timed out (`Command timed out`, as the client's own `commandTimeout` does) when
+ * it is not answered within `ms` of its first send. The client's own timeout fails it as soon as
+ * its timer runs, and the event loop runs its timers before it reads its sockets: after a stretch
+ * that held the loop past the timeout (a long batch, a collection, a busy machine) a command whose
+ * answer was waiting unread failed all the same (a save that landed counted as failed, and Redis as
+ * not answering). Here the verdict waits for the loop to read what is waiting (`setImmediate`: after
+ * the socket reads of the same turn).
+ */
+function patientTimeout(command: Command, ms: number): void {
+  const marked = command as Command & { [TIMED]?: true };
+  if (marked[TIMED]) return;
+  marked[TIMED] = true;
+  const timer = setTimeout(
+    () =>
+      setImmediate(() => {
+        if (!command.isSettled) command.reject(new Error('Command timed out'));
+      }),
+    ms,
+  );
+  const done = (): void => clearTimeout(timer);
+  command.promise.then(done, done);
 }

@@ -488,10 +488,26 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
 
   const triggerOf = (type: EventType) =>
     RULES.rules.find((rule) => rule.kind === 'trigger' && rule.on.includes(type)) as TriggerRule;
+  // A cancel is taken unless its device sent two or more cancels (not in test mode) in the hour
+  // before it with no alarm in the minute up to each: then the alarm gets a note, not a close.
+  const alarms = of('pendant.pressed', 'pullcord.pulled', 'fall.detected');
+  const orphan = (c: RecentEvent) =>
+    !c.testMode && !alarms.some((a) => a.at <= c.at && c.at - a.at <= 60_000);
+  const distrusted = (cancel: RecentEvent) =>
+    of('alarm.cancelled').filter(
+      (c) =>
+        c.serial === cancel.serial &&
+        cancel.at - c.at <= 3_600_000 &&
+        (c.at < cancel.at || (c.at === cancel.at && c.id < cancel.id)) &&
+        orphan(c),
+    ).length >= 2;
   for (const cancel of of('alarm.cancelled'))
-    for (const alarm of of('pendant.pressed', 'pullcord.pulled', 'fall.detected'))
-      if (alarm.at <= cancel.at && cancel.at - alarm.at <= 60_000 && closesPair(cancel, alarm))
-        id('correlation.pre-alarm-cancel', `${triggerId(triggerOf(alarm.type), alarm)}:${cancel.id}`);
+    for (const alarm of alarms)
+      if (alarm.at <= cancel.at && cancel.at - alarm.at <= 60_000 && closesPair(cancel, alarm)) {
+        const alarmId = triggerId(triggerOf(alarm.type), alarm);
+        if (distrusted(cancel)) id('correlation.pre-alarm-cancel', `${alarmId}:cancel-not-taken`);
+        else id('correlation.pre-alarm-cancel', `${alarmId}:${cancel.id}`);
+      }
 
   for (const restore of of('smoke.restored')) {
     const alarm = of('smoke.detected')

@@ -11,7 +11,14 @@ import {
   trackAway,
 } from './kinds/away.ts';
 import { correlationOnEvent, correlationOnTick } from './kinds/correlation.ts';
-import { assertNever, NONE_SUPPRESSED, Output, type SuppressedAlert } from './kinds/output.ts';
+import {
+  assertNever,
+  type CancelNotTaken,
+  NO_CANCELS_REFUSED,
+  NONE_SUPPRESSED,
+  Output,
+  type SuppressedAlert,
+} from './kinds/output.ts';
 import { NO_TYPE_PLAN, planOf } from './kinds/plan.ts';
 import { hasEvent, remember, taken, toRecent, unscheduled } from './kinds/recent.ts';
 import { rhythmOnEvent, rhythmOnTick } from './kinds/rhythm.ts';
@@ -61,9 +68,15 @@ export interface Evaluation {
    * if the device then settles in the fault (see `TriggerRule.limit`).
    */
   readonly suppressed: readonly SuppressedAlert[];
+  /**
+   * Cancels that paired with an alarm and did not close it: their device had sent cancels with
+   * nothing to cancel (see `kinds/cancel-trust.ts`). For the shell to count and log; the alarm's
+   * case gets a note saying why (an alert of the cancel rule).
+   */
+  readonly cancelsNotTaken: readonly CancelNotTaken[];
 }
 
-export type { SuppressedAlert };
+export type { CancelNotTaken, SuppressedAlert };
 
 /** An alert a declared away period held. */
 export interface HeldAlert {
@@ -111,6 +124,7 @@ const unchanged = (state: ResidentState, duplicate: boolean): Evaluation => ({
   duplicate,
   held: NONE_HELD,
   suppressed: NONE_SUPPRESSED,
+  cancelsNotTaken: NO_CANCELS_REFUSED,
 });
 
 /**
@@ -222,6 +236,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
       duplicate: false,
       held,
       suppressed: out.suppressed,
+      cancelsNotTaken: out.cancelsNotTaken,
     };
   }
   return {
@@ -232,6 +247,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
     duplicate: false,
     held: NONE_HELD,
     suppressed: out.suppressed,
+    cancelsNotTaken: out.cancelsNotTaken,
   };
 }
 
@@ -302,6 +318,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
       duplicate: false,
       held: held.length > 0 ? held : NONE_HELD,
       suppressed: NONE_SUPPRESSED,
+      cancelsNotTaken: NO_CANCELS_REFUSED,
     };
   }
   return {
@@ -312,6 +329,7 @@ function onTick(state: ResidentState, input: TickInput, ruleSet: RuleSet): Evalu
     duplicate: false,
     held: NONE_HELD,
     suppressed: NONE_SUPPRESSED,
+    cancelsNotTaken: NO_CANCELS_REFUSED,
   };
 }
 

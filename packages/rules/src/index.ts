@@ -20,6 +20,7 @@ export {
   TRIGGER_REASON,
 } from './default-rules.ts';
 export {
+  type CancelNotTaken,
   type EvaluateOptions,
   type Evaluation,
   evaluate,

@@ -11,16 +11,27 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   '102': 'supervision.lost',
   '110': 'smoke.detected',
   '111': 'smoke.detected',
+  // Combustion, a manual call point, a flame: a fire, as 110 and 111.
+  '112': 'smoke.detected',
   '114': 'heat.detected',
+  '115': 'smoke.detected',
+  '117': 'smoke.detected',
   '120': 'pendant.pressed',
   '121': 'pendant.pressed',
   '122': 'pendant.pressed',
   '123': 'pendant.pressed',
+  // Duress at a door (access or egress granted under threat): a call for help, as 121.
+  '124': 'pendant.pressed',
+  '125': 'pendant.pressed',
   '137': 'device.tamper',
   '140': 'pendant.pressed',
   '144': 'device.tamper',
+  '145': 'device.tamper',
+  '147': 'supervision.lost',
   '150': 'pullcord.pulled',
   '151': 'gas.detected',
+  // Loss of heat: the home's heating failed.
+  '153': 'temperature.low',
   '154': 'flood.detected',
   '158': 'temperature.high',
   '159': 'temperature.low',
@@ -31,7 +42,12 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   // RF receiver jam detect: the panel hears a jammer, and no radio trigger gets through it.
   '344': 'rf.jammed',
   '350': 'line.fault',
+  // Telco line 1 or 2 faulty, central polling lost: the path to the receiver failing.
+  '351': 'line.fault',
+  '352': 'line.fault',
   '354': 'line.fault',
+  '355': 'supervision.lost',
+  '356': 'line.fault',
   '381': 'supervision.lost',
   '383': 'device.tamper',
   '384': 'battery.low',
@@ -39,6 +55,9 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   '406': 'alarm.cancelled',
   '601': 'test.manual',
   '602': 'test.periodic',
+  // A periodic radio check-in, a periodic test sent while a trouble is present: they prove the link.
+  '603': 'test.periodic',
+  '608': 'test.periodic',
   '641': 'inactivity.unusual',
   '654': 'inactivity.unusual',
 };
@@ -100,8 +119,26 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   YC: 'line.fault',
   YS: 'line.fault',
   YK: 'line.restored',
+  // A phone line or network trouble: the panel's own path to the receiver failing, as YC/YS.
+  LT: 'line.fault',
+  LR: 'line.restored',
+  NT: 'line.fault',
+  NR: 'line.restored',
   TA: 'device.tamper',
   TR: 'tamper.restored',
+  // A tamper while disarmed, and a tamper at the panel's radio receiver, are tampers all the same.
+  TT: 'device.tamper',
+  TH: 'tamper.restored',
+  TJ: 'tamper.restored',
+  XS: 'device.tamper',
+  XJ: 'tamper.restored',
+  YM: 'battery.low',
+  // No zone activity for the panel's programmed time: its senior watch (Contact ID 641/654), and
+  // activity resumed its restore. Recorded: triage derives its own inactivity from the home.
+  NA: 'inactivity.unusual',
+  NS: 'motion',
+  // An unspecified (manual or automatic) communicator test: it proves the link as RP does.
+  TX: 'test.periodic',
   // RF interference: a jammer, through which no radio trigger gets.
   XQ: 'rf.jammed',
   XH: 'rf.restored',

@@ -469,6 +469,46 @@ describe('data', () => {
     expect(mapEvent({ protocol: 'SIA', code: 'HH', zone: '' })).toEqual({ type: 'alarm.restored' });
   });
 
+  it('maps the Contact ID codes of a fire by another sensor, duress at a door, a cut line and a missed check-in', () => {
+    const cid = (code: string, qualifier = '1') =>
+      mapEvent({ protocol: 'CID', qualifier, code, zone: '001' })?.type;
+    // Combustion, a manual call point, a flame: fires, as 110 and 111 are.
+    for (const code of ['112', '115', '117']) {
+      expect(cid(code), code).toBe('smoke.detected');
+      expect(cid(code, '3'), code).toBe('smoke.restored');
+    }
+    // Duress at a door (access or egress granted under threat): a call for help, as 121 is.
+    for (const code of ['124', '125']) expect(cid(code), code).toBe('pendant.pressed');
+    expect(cid('145')).toBe('device.tamper');
+    // A sensor's supervision failure, the radio's supervision lost: recorded, triage derives its own.
+    for (const code of ['147', '355']) expect(cid(code), code).toBe('supervision.lost');
+    expect(cid('153')).toBe('temperature.low');
+    // Telco line 1 or 2 faulty, central polling lost: the path to the receiver failing, as 350.
+    for (const code of ['351', '352', '356']) {
+      expect(cid(code), code).toBe('line.fault');
+      expect(cid(code, '3'), code).toBe('line.restored');
+    }
+    // A periodic radio check-in, a periodic test sent with a trouble present: they prove the link.
+    for (const code of ['603', '608']) expect(cid(code), code).toBe('test.periodic');
+  });
+
+  it('maps the DC-03 codes of a silent home, a cut line, a tamper while disarmed and a missing battery', () => {
+    const sia = (code: string) => mapEvent({ protocol: 'SIA', code, zone: '1' })?.type;
+    // No activity for the panel's programmed time is its senior watch (Contact ID 641/654's), and
+    // activity resumed its restore: recorded, as triage derives its own inactivity from the home.
+    expect(sia('NA')).toBe('inactivity.unusual');
+    expect(sia('NS')).toBe('motion');
+    // A phone line or network cut is the panel's path to us failing: a line fault, as YC/YS.
+    for (const code of ['LT', 'NT']) expect(sia(code), code).toBe('line.fault');
+    for (const code of ['LR', 'NR']) expect(sia(code), code).toBe('line.restored');
+    // A tamper while disarmed (TT) or at the panel's radio receiver (XS) is still a tamper.
+    for (const code of ['TT', 'XS']) expect(sia(code), code).toBe('device.tamper');
+    for (const code of ['TH', 'TJ', 'XJ']) expect(sia(code), code).toBe('tamper.restored');
+    expect(sia('YM')).toBe('battery.low');
+    // An unspecified communicator test proves the link as RP does.
+    expect(sia('TX')).toBe('test.periodic');
+  });
+
   it("maps a DC-03 zone restoral (alarm or trouble eliminated) as its kind's alarm restore where that alarm is mapped, and never a personal alarm's restore as a cancel", () => {
     const sia = (code: string) => mapEvent({ protocol: 'SIA', code, zone: '1' });
     // Burglary, fire, gas, hold-up, heat, medical, panic, emergency, sprinkler, untyped, water, freeze.

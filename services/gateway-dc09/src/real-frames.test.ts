@@ -307,14 +307,14 @@ const ROWS: readonly Row[] = [
     data: { zone: '' },
   },
   {
-    // The same notes (PROSEC): a four-digit area and LR with no zone. What LR stands for here the
-    // source does not say: recorded as sent.
+    // The same notes (PROSEC): a four-digit area and LR with no zone: DC-03's phone line restoral,
+    // the panel's line back (it clears a line fault; alone, it raises nothing).
     name: 'PROSEC: Nri0000/LR (yusuftnc/comminicator)',
     frame: bytes('\n3F60003C"SIA-DCS"0001L0#51449[#51449|Nri0000/LR]_21:26:19,12-20-2023\r'),
     entry: account('51449'),
     now: '2023-12-20T21:26:19Z',
     reply: 'ACK',
-    events: ['code.unmapped SIA LR', 'heartbeat'],
+    events: ['line.restored SIA LR', 'heartbeat'],
     data: { area: '0000', zone: '' },
   },
   {

@@ -175,6 +175,38 @@ describe('a DC-09 key another device holds', () => {
     expect(JSON.stringify(imported.body).toUpperCase()).not.toContain(twice);
   });
 
+  it('is held by one device when an import and a registration give it at once', async () => {
+    // The import checks its file, then writes it in a transaction that takes the key's lock and
+    // looks again: a registration between the two is found there, and one of them is refused.
+    for (let round = 0; round < 4; round++) {
+      const key = newKey();
+      const [imported, posted] = await Promise.all([
+        call('POST', '/api/import', {
+          devices: [
+            'serial,kind,resident,protocol,dc09Account,dc09Key',
+            `SHK-R${round}I,home-unit,${residentId},dc09,B8A${round}1,${key}`,
+          ].join('\n'),
+        }),
+        call('POST', '/api/devices', panel(`SHK-R${round}P`, `B8A${round}2`, key)),
+      ]);
+      const { rows } = await db.query(
+        `select serial from ${devices} where serial in ($1, $2) and dc09_key_fp is not null`,
+        [`SHK-R${round}I`, `SHK-R${round}P`],
+      );
+      expect(rows, `round ${round}: ${imported.status} ${posted.status}`).toHaveLength(1);
+      if (rows[0].serial === `SHK-R${round}P`) {
+        expect(posted.status).toBe(201);
+        expect(imported.status, JSON.stringify(imported.body)).toBe(422);
+        const errors = imported.body.errors as Array<{ field: string; message: string }>;
+        expect(errors.map((e) => e.field)).toEqual(['dc09Key']);
+        expect(errors[0]!.message).toContain(`SHK-R${round}P`);
+      } else {
+        expect(imported.status, JSON.stringify(imported.body)).toBeLessThan(300);
+        expectShared(posted, `SHK-R${round}I`, key);
+      }
+    }
+  }, 60_000);
+
   it('is still found on rows written before keys had fingerprints, and those are filled at start-up', async () => {
     const key = newKey();
     expect((await call('POST', '/api/devices', panel('SHK-U1', 'B7A1', key))).status).toBe(201);

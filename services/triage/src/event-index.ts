@@ -25,6 +25,12 @@ export const INDEX_WAIT_MS = 1_000;
 const SETTLE_RETRY_MS = 1_000;
 /** Residents whose claims are settled at once. */
 const SETTLE_AT_ONCE = 64;
+/**
+ * Index writes remembered for the events they were sent for, until each event's step settles its
+ * own: far more than the events in hand (16 a partition lane). One whose event went to another
+ * instance is never settled here; past this many the oldest is forgotten (at worst sent again).
+ */
+const SENT_KEPT = 10_000;
 
 /**
  * One event's sequence into its resident's list, once, in stream order. `KEYS[1]` the resident's
@@ -165,6 +171,11 @@ export class EventIndex {
   readonly #settled: ((outcome: 'landed' | 'lost', count: number) => void) | undefined;
   /** Per resident, claimed sequences no write of which is on its way any more: to be settled. */
   readonly #settleable = new Map<string, Set<number>>();
+  /**
+   * The index writes of events in hand (`<residentId> <seq>`), oldest first: a try of the event
+   * after one that failed (its state not loaded or not saved) sends no second one.
+   */
+  readonly #sent = new Map<string, IndexWrite>();
   /** This instance's skipped writes Redis has not answered for yet (`<residentId> <seq>`). */
   readonly #unanswered = new Set<string>();
   /** Partitions taken whose residents' claims are to be taken over, and the look at the bucket for them. */
@@ -231,9 +242,24 @@ export class EventIndex {
   /**
    * Sends one event's index write, to be settled at the end of its step. Sent on the client, so
    * its auto-pipelining puts it in the socket write of the state's save and the other events in hand.
+   *
+   * Once per event, not once per try: an event tried again (its state not loaded or not saved, Redis
+   * away) is given the write its first try sent, while that one is on its way or taken. Each try
+   * sent one before, and with Redis stopped they all waited on the connection, to run one after
+   * another once it answered (a script that scans the list for an older sequence, each). One that
+   * failed is sent again only once Redis answers; while it is away the failed one stands, and the
+   * event's step claims its gap (`settle`).
    */
   send(residentId: string, seq: number, partition: number): IndexWrite {
-    return new IndexWrite(this.append(residentId, seq, partition), partition);
+    const key = `${residentId} ${seq}`;
+    const earlier = this.#sent.get(key);
+    if (earlier !== undefined && (earlier.answered !== false || RedisAway.of(this.#redis).away))
+      return earlier;
+    const write = new IndexWrite(this.append(residentId, seq, partition), partition);
+    this.#sent.delete(key);
+    this.#sent.set(key, write);
+    if (this.#sent.size > SENT_KEPT) this.#sent.delete(this.#sent.keys().next().value as string);
+    return write;
   }
 
   /**
@@ -245,6 +271,8 @@ export class EventIndex {
    * settled once Redis has answered for the write.
    */
   async settle(write: IndexWrite, residentId: string, seq: number): Promise<boolean> {
+    // The event's last try: a redelivery after this (an ack lost) is a try of its own.
+    this.#sent.delete(`${residentId} ${seq}`);
     // Answered already (the state's save, sent after it, was): no wait, and no timer to arm. A
     // timer a wait otherwise: one shared by every wait was measured no cheaper (`pnpm bench
     // bounded-waits`).
@@ -318,12 +346,16 @@ export class EventIndex {
 
   async read(residentId: string, partition: number): Promise<IndexedEvents> {
     try {
-      const [list, since, gap, claimed] = await Promise.all([
-        this.#redis.lrange(this.key(residentId), 0, -1),
-        this.#redis.hget(this.#sinceKey, String(partition)),
-        this.#redis.get(this.gapKey(residentId)),
-        this.#claims.of(residentId, partition),
-      ]);
+      // Refused at once while Redis is away: the reader (the helpline's timeline) reads the
+      // partition itself rather than wait out the command timeout.
+      const [list, since, gap, claimed] = await RedisAway.of(this.#redis).read('the event index', () =>
+        Promise.all([
+          this.#redis.lrange(this.key(residentId), 0, -1),
+          this.#redis.hget(this.#sinceKey, String(partition)),
+          this.#redis.get(this.gapKey(residentId)),
+          this.#claims.of(residentId, partition),
+        ]),
+      );
       // A claim not settled yet counts too: its write may be lost.
       const gaps = [gap === null ? 0 : Number(gap), ...claimed];
       const newestGap = Math.max(...gaps.filter((seq) => Number.isSafeInteger(seq)));

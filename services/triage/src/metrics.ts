@@ -79,6 +79,12 @@ export function createTriageMetrics(registry: Registry) {
       labelNames: ['rule'] as const,
       registers: [registry],
     }),
+    cancelsNotTaken: new Counter({
+      name: 'triage_cancels_not_taken_total',
+      help: 'Cancels that paired with an alarm and did not close it, because their device had sent cancels with no alarm to cancel within the hour before (a stolen login sending cancels to close presses it cannot see): the alarm is left for an operator, with a note. By rule',
+      labelNames: ['rule'] as const,
+      registers: [registry],
+    }),
     alertsReleased: new Counter({
       name: 'triage_alerts_held_released_total',
       help: 'Per-home alerts held for an area decision and sent because no area incident covered them',

@@ -236,6 +236,7 @@ export class EventProcessor {
     // that no rule concerns leaves the state as it was too, but it is not a repeat.
     this.#heldAway(result.held);
     this.#suppressed(result.suppressed);
+    this.#cancelsNotTaken(result.cancelsNotTaken);
     if (result.duplicate) this.#metrics.duplicateEvents.inc();
     else this.#metrics.eventsEvaluated.inc({ type: event.type });
     if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000) this.#metrics.lateEvents.inc();
@@ -369,6 +370,30 @@ export class EventProcessor {
           deviceSerial: one.deviceSerial,
         },
         'alert suppressed: device over its rule limit',
+      );
+    }
+  }
+
+  /**
+   * Cancels the rules did not take (their device kept sending cancels with nothing to cancel): a
+   * sign of a stolen login, counted and logged as a security matter. Only cancels that paired with
+   * an alarm come here, a few per press, not the stream's every cancel; the alarm's case carries
+   * the note for the operator.
+   */
+  #cancelsNotTaken(refused: Evaluation['cancelsNotTaken']): void {
+    for (const one of refused) {
+      this.#metrics.cancelsNotTaken.inc({ rule: one.ruleId });
+      this.#log.warn(
+        {
+          securityEvent: 'cancel-not-taken',
+          residentId: one.residentId,
+          ruleId: one.ruleId,
+          alertId: one.alertId,
+          eventId: one.eventId,
+          deviceSerial: one.deviceSerial,
+          orphanCancels: one.orphans,
+        },
+        'security: a cancel not taken: its device sent cancels with no alarm to cancel',
       );
     }
   }

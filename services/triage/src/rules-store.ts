@@ -23,6 +23,7 @@ import {
 } from '@telecare/platform';
 import { parseRuleSet, type RuleSet, RuleSetError, type RuleSetIssue } from '@telecare/rules';
 import { z } from 'zod';
+import { type AnswersAgain, RedisAway, RedisAwayError } from './redis-away.ts';
 
 /** The bucket's one key: the rule set in force. Its history is the record of earlier versions. */
 const KEY = 'in-force';
@@ -205,6 +206,9 @@ export class RulesStore {
   #applied: Promise<void> = Promise.resolve();
   #following: BucketFollower | undefined;
   #checkingCopy: NodeJS.Timeout | undefined;
+  /** Entries not copied because Redis was away: copied once it answers again. */
+  #owed: HistoryEntry[] = [];
+  #waitingForRedis: AnswersAgain | undefined;
 
   private constructor(deps: {
     kv: KV;
@@ -339,10 +343,10 @@ export class RulesStore {
         latest,
       );
     }
-    // Copied before it answers; a failed copy does not undo the put (the next reconcile copies it).
-    await this.#copyNow([{ revision, operation: 'PUT', value: record }]).catch((err: unknown) =>
-      this.#log.warn({ err, revision }, 'rule set stored but not copied to Redis; copied at the next check'),
-    );
+    // Copied before it answers; a failed copy does not undo the put (the next reconcile copies it,
+    // or, Redis away, the copy once Redis answers again: it is not waited for meanwhile).
+    const entry: HistoryEntry = { revision, operation: 'PUT', value: record };
+    await this.#copyNow([entry]).catch((err: unknown) => this.#notCopied([entry], err));
     // In force here before it answers: the next event runs it, without waiting for the watch to bring it back.
     await this.#take(null, {
       ruleSet,
@@ -469,22 +473,57 @@ export class RulesStore {
   async #checkCopy(): Promise<void> {
     if (this.#inForce.revision === 0) return;
     try {
-      if ((await this.#redis.exists(this.#copyKey)) > 0) return;
+      if (
+        (await RedisAway.of(this.#redis).read('the rule set history copy', () =>
+          this.#redis.exists(this.#copyKey),
+        )) > 0
+      )
+        return;
       this.#log.warn(
         { revision: this.#inForce.revision },
         'Redis lost the copy of the rule set history: copying it again',
       );
       await this.#reconcile();
     } catch (err) {
-      this.#log.warn({ err }, 'could not check the copy of the rule set history; the next check retries');
+      // Redis away is logged once, as it goes (`RedisAway`), not at every check.
+      if (!(err instanceof RedisAwayError))
+        this.#log.warn({ err }, 'could not check the copy of the rule set history; the next check retries');
     }
   }
 
   /** Adds entries to the copy in the background (from the watch); a failure is put right at the next reconcile. */
   #copyLater(entries: HistoryEntry[]): void {
-    this.#copyNow(entries).catch((err: unknown) =>
-      this.#log.warn({ err }, 'rule set history entry not copied to Redis; copied at the next check'),
+    this.#copyNow(entries).catch((err: unknown) => this.#notCopied(entries, err));
+  }
+
+  /**
+   * A copy that failed: put right at the next reconcile, or, when Redis is away (its commands refused
+   * at once, not waited for: each waited the command timeout, 5 s, a put's answer with them), made
+   * as soon as Redis answers again.
+   */
+  #notCopied(entries: HistoryEntry[], err: unknown): void {
+    if (!(err instanceof RedisAwayError)) {
+      this.#log.warn({ err }, 'rule set history entry not copied to Redis; copied at the next check');
+      return;
+    }
+    this.#owed.push(...entries);
+    if (this.#waitingForRedis !== undefined) return;
+    this.#log.info(
+      { revisions: entries.map((entry) => entry.revision) },
+      'rule set history entry not copied while Redis is away; copied once it answers',
     );
+    const redisAway = RedisAway.of(this.#redis);
+    const waiting = redisAway.answersAgain();
+    this.#waitingForRedis = waiting;
+    const copyOwed = (): void => {
+      this.#waitingForRedis = undefined;
+      this.#copyLater(this.#owed.splice(0));
+    };
+    // Back already (a wait that ended before this one began would never end it).
+    if (!redisAway.away) {
+      waiting.cancel();
+      copyOwed();
+    } else void waiting.ready.then(copyOwed);
   }
 
   /**
@@ -507,7 +546,10 @@ export class RulesStore {
 
   async #readCopy(): Promise<Map<number, HistoryEntry>> {
     const copy = new Map<number, HistoryEntry>();
-    for (const [field, raw] of Object.entries(await this.#redis.hgetall(this.#copyKey))) {
+    const all = await RedisAway.of(this.#redis).read('the rule set history copy', () =>
+      this.#redis.hgetall(this.#copyKey),
+    );
+    for (const [field, raw] of Object.entries(all)) {
       const revision = Number(field);
       let parsed: ReturnType<typeof CopiedEntry.safeParse> | undefined;
       try {
@@ -536,14 +578,14 @@ export class RulesStore {
     const pipeline = this.#redis.pipeline();
     if (fresh.length > 0) pipeline.hset(this.#copyKey, fieldsOf(fresh));
     if (dropped.length > 0) pipeline.hdel(this.#copyKey, ...dropped.map(String));
-    failed(await pipeline.exec());
+    failed(await RedisAway.of(this.#redis).write('the rule set history copy', () => pipeline.exec()));
   }
 
   async #replaceCopy(bucket: readonly HistoryEntry[]): Promise<void> {
     const kept = bounded(bucket);
     const multi = this.#redis.multi().del(this.#copyKey);
     if (kept.length > 0) multi.hset(this.#copyKey, fieldsOf(kept));
-    failed(await multi.exec());
+    failed(await RedisAway.of(this.#redis).write('the rule set history copy', () => multi.exec()));
   }
 
   /** The versions put, newest first (as many as the bucket keeps). */
@@ -567,6 +609,7 @@ export class RulesStore {
 
   async close(): Promise<void> {
     clearInterval(this.#checkingCopy);
+    this.#waitingForRedis?.cancel();
     await this.#following?.close();
     await this.#copying;
   }

@@ -388,7 +388,9 @@ export class TimerStore {
   async #record(timerId: string, partition: number): Promise<{ value: unknown; copy: boolean } | undefined> {
     const entry = await this.#kv.get(keyOf(timerId));
     if (entry?.operation === 'PUT') return { value: entry.json(), copy: false };
-    const copy = await this.#redis.hget(this.copyKey(partition), timerId);
+    const copy = await RedisAway.of(this.#redis).read("a timer's copy", () =>
+      this.#redis.hget(this.copyKey(partition), timerId),
+    );
     return copy === null ? undefined : { value: readJson(copy), copy: true };
   }
 
@@ -399,13 +401,22 @@ export class TimerStore {
     return parsed.success ? parsed.data : undefined;
   }
 
-  /** Timers of a partition due by `now`, earliest first (their records; stale index entries dropped). */
+  /**
+   * Timers of a partition due by `now`, earliest first (their records; stale index entries dropped).
+   * The index entries it finds wrong are put right by one write, sent as it returns and not waited
+   * for (the next read, on the same connection, comes after it), and not sent at all while Redis is
+   * away (the next read finds them again). Each was waited for, one after another: a Redis that
+   * stopped right after the read held the partition lane (its next pull, and every event behind
+   * it) for the command timeout (5 s) an entry.
+   */
   async due(partition: number, now: number, limit = 50): Promise<Timer[]> {
-    const ids = await RedisAway.of(this.#redis).read('a due timers read', async () => {
+    const away = RedisAway.of(this.#redis);
+    const ids = await away.read('a due timers read', async () => {
       await this.#indexWhole();
       return this.#redis.zrangebyscore(this.indexKey(partition), '-inf', now, 'LIMIT', 0, limit);
     });
     const timers: Timer[] = [];
+    const corrections = this.#redis.pipeline();
     for (const id of ids) {
       const record = await this.#record(id, partition);
       const parsed = record === undefined ? undefined : Timer.safeParse(record.value);
@@ -416,31 +427,33 @@ export class TimerStore {
         !parsed?.success ||
         (record?.copy === true && this.#partitionOf(parsed.data.residentId) !== partition)
       ) {
-        await sent(
-          this.#redis.pipeline().zrem(this.indexKey(partition), id).hdel(this.copyKey(partition), id),
-        );
+        corrections.zrem(this.indexKey(partition), id).hdel(this.copyKey(partition), id);
         continue;
       }
       // An entry another number of partitions left here: the timer is its resident's partition's
       // (a timer that lives on, moved by each set, such as a device's check, keeps its record).
       const home = this.#partitionOf(parsed.data.residentId);
       if (home !== partition) {
-        await sent(
-          this.#redis
-            .pipeline()
-            .zadd(this.indexKey(home), parsed.data.dueAt, id)
-            .hset(this.copyKey(home), id, JSON.stringify(record?.value))
-            .zrem(this.indexKey(partition), id)
-            .hdel(this.copyKey(partition), id),
-        );
+        corrections
+          .zadd(this.indexKey(home), parsed.data.dueAt, id)
+          .hset(this.copyKey(home), id, JSON.stringify(record?.value))
+          .zrem(this.indexKey(partition), id)
+          .hdel(this.copyKey(partition), id);
         continue;
       }
       if (parsed.data.dueAt > now) {
-        await this.#redis.zadd(this.indexKey(partition), parsed.data.dueAt, id);
+        corrections.zadd(this.indexKey(partition), parsed.data.dueAt, id);
         continue;
       }
       timers.push(parsed.data);
     }
+    if (corrections.length > 0 && !away.away)
+      sent(corrections).catch((err: unknown) =>
+        this.#log.warn(
+          { err, partition },
+          'could not put the timer index right; the next read finds it again',
+        ),
+      );
     return timers;
   }
 

@@ -40,6 +40,54 @@ describe('Redis away, on an event loop that stalls', () => {
     expect(away.away).toBe(false);
   });
 
+  it('takes an answer that came while the loop was held past the command timeout, not a timeout', async () => {
+    // The client's command timeout is a timer too (5 s in service; shorter here, the same race):
+    // armed as the command is sent, it ran before the socket was read, and the command failed as
+    // timed out with its answer waiting. Redis then counted as away, every command in hand failed.
+    const timeoutMs = 600;
+    const quick = await createRedis({
+      url: servers.redisUrl,
+      logger,
+      name: 'triage-away-stall-timeout-test',
+      commandTimeoutMs: timeoutMs,
+    });
+    try {
+      const away = RedisAway.of(quick, logger);
+      const changes: boolean[] = [];
+      away.onChange = (isAway) => changes.push(isAway);
+      const key = 'telecare:test:stall:timeout';
+      await quick.set(key, 'answered');
+      // Sent in this turn (auto-pipelined: written in the loop's check phase), then the loop held
+      // past the timeout while Redis answers at once.
+      const answer = away.read('a read in flight', () => quick.get(key));
+      setImmediate(() => stall(timeoutMs + 400));
+      expect(await answer).toBe('answered');
+      expect(changes).toEqual([]);
+      expect(away.away).toBe(false);
+      await quick.del(key);
+    } finally {
+      quick.disconnect();
+    }
+  });
+
+  it('still times out a command Redis does not answer', async () => {
+    const timeoutMs = 300;
+    const quick = await createRedis({
+      url: servers.redisUrl,
+      logger,
+      name: 'triage-away-stall-unanswered-test',
+      commandTimeoutMs: timeoutMs,
+    });
+    try {
+      // A blocking pop Redis holds for a second: not answered within the timeout.
+      const began = performance.now();
+      await expect(quick.blpop('telecare:test:stall:never', 1)).rejects.toThrow('Command timed out');
+      expect(performance.now() - began).toBeLessThan(900);
+    } finally {
+      quick.disconnect();
+    }
+  });
+
   it('asks no PING when the answer was only waiting to be read', async () => {
     const away = RedisAway.of(redis, logger);
     const ping = vi.spyOn(redis, 'ping');

@@ -398,3 +398,26 @@ export function pauseServer(server: OwnServer): () => void {
   onTestFinished(resume);
   return resume;
 }
+
+/**
+ * Publishes a press of the resident's (`publish`, a `residentPublisher`) and resolves with how long
+ * its alert took to be in ALERTS.
+ */
+export async function pressToAlert(
+  jsm: JetStreamManager,
+  n: Names,
+  residentId: string,
+  publish: (type: EventType) => Promise<number>,
+): Promise<number> {
+  const alerted = async () =>
+    (await readAlerts(jsm, n)).filter((stored) => stored.alert.residentId === residentId).length;
+  const before = await alerted();
+  const sentAt = performance.now();
+  await publish('pendant.pressed');
+  await waitFor(async () => (await alerted()) > before, {
+    what: `the press of ${residentId} alerted`,
+    timeoutMs: 30_000,
+    intervalMs: 20,
+  });
+  return performance.now() - sentAt;
+}

@@ -7,6 +7,7 @@ import { alertId as alertIdFor } from '../ids.ts';
 import { anchorOf, cancelCloses, groupsOf, mayCancel } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
+import { cancelNotTakenNote, ORPHANS_DISTRUSTED, orphanCancels } from './cancel-trust.ts';
 import { bounceClosing, bounceOpening, inBounce, isDoor, openingsText } from './door.ts';
 import { assertNever, checkDue, derivedAlert, minutes, type Output } from './output.ts';
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
@@ -87,6 +88,40 @@ export function closeAlarm(
   }
 }
 
+/**
+ * A cancel paired with an alarm it may close: closed as a false alarm, unless its device sent
+ * `ORPHANS_DISTRUSTED` or more cancels with nothing to cancel in the hour before it (`orphans`,
+ * see `cancel-trust.ts`). Then the alarm stays for an operator, and a note joins its case saying
+ * why: one per alarm alert (its id does not name the cancel), however many cancels of the stream
+ * follow the press within the window. The shell counts each cancel not taken (`cancelsNotTaken`).
+ */
+function cancelAlarm(
+  rule: CorrelationRule,
+  out: Output,
+  recent: readonly RecentEvent[],
+  alarm: RecentEvent,
+  cancel: RecentEvent,
+  orphans: number,
+  thresholds: Alert['thresholds'],
+) {
+  if (orphans < ORPHANS_DISTRUSTED) {
+    closeAlarm(rule, out, recent, alarm, cancel, 'false-alarm', thresholds);
+    return;
+  }
+  for (const alertId of alarmAlertIds(out, recent, alarm, cancel)) {
+    out.refuseCancel({
+      ruleId: rule.id,
+      residentId: out.residentId,
+      alertId,
+      eventId: cancel.id,
+      deviceSerial: cancel.serial,
+      orphans,
+    });
+    const note = cancelNotTakenNote(rule, out, alarm, cancel, alertId, orphans, thresholds);
+    if (!out.alerts.some((raised) => raised.id === note.id)) out.alert(note);
+  }
+}
+
 export function correlationOnEvent(
   rule: CorrelationRule,
   entry: RecentEvent,
@@ -110,6 +145,8 @@ export function correlationOnEvent(
       // `recent` is sorted by time: only the events within the window are read.
       if (pattern.cancel.includes(entry.type)) {
         if (!mayCancel(entry)) return;
+        // Its orphans are counted once, when it first pairs with an alarm (`cancelAlarm`).
+        let orphans: number | undefined;
         for (let i = firstAtOrAfter(recent, entry.at - windowMs); i < recent.length; i++) {
           const alarm = recent[i] as RecentEvent;
           if (alarm.at > entry.at) break;
@@ -118,8 +155,10 @@ export function correlationOnEvent(
             cancelCloses(entry, alarm) &&
             alarm.at <= entry.at &&
             entry.at - alarm.at <= windowMs
-          )
-            closeAlarm(rule, out, recent, alarm, entry, 'false-alarm', thresholds);
+          ) {
+            orphans ??= orphanCancels(recent, entry, { ...pattern, windowMs });
+            cancelAlarm(rule, out, recent, alarm, entry, orphans, thresholds);
+          }
         }
       } else if (pattern.alarm.includes(entry.type)) {
         // A cancel that arrived before the alarm closes it only when the alarm was made before the
@@ -139,7 +178,15 @@ export function correlationOnEvent(
             cancel.at >= entry.at &&
             entry.at <= arrivalOf(cancel)
           )
-            closeAlarm(rule, out, recent, entry, cancel, 'false-alarm', thresholds);
+            cancelAlarm(
+              rule,
+              out,
+              recent,
+              entry,
+              cancel,
+              orphanCancels(recent, cancel, { ...pattern, windowMs }),
+              thresholds,
+            );
         }
       }
       return;

@@ -49,6 +49,22 @@ export interface SuppressedAlert {
 }
 export const NONE_SUPPRESSED: readonly SuppressedAlert[] = Object.freeze([]);
 
+/**
+ * A cancel that paired with an alarm and did not close it: its device had sent `orphans` cancels
+ * with nothing to cancel in the hour before it (see `cancel-trust.ts`). Ids only.
+ */
+export interface CancelNotTaken {
+  readonly ruleId: string;
+  readonly residentId: string;
+  /** The alarm's alert, left open for an operator. */
+  readonly alertId: string;
+  /** The cancel. */
+  readonly eventId: string;
+  readonly deviceSerial: string;
+  readonly orphans: number;
+}
+export const NO_CANCELS_REFUSED: readonly CancelNotTaken[] = Object.freeze([]);
+
 export class Output {
   /**
    * What the evaluation raised, set and merged: each a shared empty list until its first entry,
@@ -59,6 +75,7 @@ export class Output {
   timers: readonly TimerCommand[] = NO_TIMERS;
   merged: ReadonlyArray<{ alertId: string; eventId: string }> = NOTHING_MERGED;
   suppressed: readonly SuppressedAlert[] = NONE_SUPPRESSED;
+  cancelsNotTaken: readonly CancelNotTaken[] = NO_CANCELS_REFUSED;
   /** A tick's device, as the device map says now (`TickInput.device`). */
   device: DeviceContext | undefined = undefined;
   /**
@@ -99,6 +116,11 @@ export class Output {
   suppress(suppressed: SuppressedAlert): void {
     if (this.suppressed.length === 0) this.suppressed = [suppressed];
     else (this.suppressed as SuppressedAlert[]).push(suppressed);
+  }
+
+  refuseCancel(refused: CancelNotTaken): void {
+    if (this.cancelsNotTaken.length === 0) this.cancelsNotTaken = [refused];
+    else (this.cancelsNotTaken as CancelNotTaken[]).push(refused);
   }
 
   merge(merged: { alertId: string; eventId: string }): void {
