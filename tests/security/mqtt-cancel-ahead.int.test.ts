@@ -31,10 +31,16 @@ type Detail = Case & {
   events: Array<{ kind: string; actor: string; data: Record<string, unknown> }>;
 };
 
+/**
+ * The resident's press case. A cancel's alert that reaches the helpline as the press's does (a lane
+ * of its own) may be kept as a closed record of its own while it closes the press's case: not it.
+ */
 const caseOf = (resident: string, what: string) =>
   waitFor(
     async () =>
-      (await platform.helplineGet<Case[]>('/api/cases?state=all')).find((c) => c.residentId === resident),
+      (await platform.helplineGet<Case[]>('/api/cases?state=all')).find(
+        (c) => c.residentId === resident && c.type === 'pendant.pressed',
+      ),
     { what, timeoutMs: 60_000 },
   );
 
