@@ -2,11 +2,11 @@ import { connect, type Socket } from 'node:net';
 import { AckTimeoutError, EventRejectedError } from '../resend.ts';
 import {
   type DialerEvent,
-  decodeReply,
   dialerKey,
   encodeMessage,
   type KeyEncoding,
   type Reply,
+  readReplies,
 } from './codec.ts';
 
 export interface PanelOptions {
@@ -61,7 +61,7 @@ export class Dc09Panel {
   #seq = 0;
   #offsetMs = 0;
   #socket: Socket | undefined;
-  #buffer = Buffer.alloc(0);
+  #buffer: Buffer = Buffer.alloc(0);
   #waiting: ((reply: Reply | undefined) => void) | undefined;
   #running = false;
   #closed = false;
@@ -243,14 +243,8 @@ export class Dc09Panel {
   }
 
   #frames(chunk: Buffer): void {
-    this.#buffer = Buffer.concat([this.#buffer, chunk]);
-    for (let cr = this.#buffer.indexOf(0x0d); cr >= 0; cr = this.#buffer.indexOf(0x0d)) {
-      const one = this.#buffer.subarray(0, cr + 1);
-      this.#buffer = this.#buffer.subarray(cr + 1);
-      const start = one.indexOf(0x0a);
-      const reply = start < 0 ? undefined : decodeReply(one.subarray(start), this.#key);
-      // An answer that does not parse is no answer: wait on, and send again after the timeout.
-      if (reply) this.#waiting?.(reply);
-    }
+    const { replies, rest } = readReplies(Buffer.concat([this.#buffer, chunk]), this.#key);
+    this.#buffer = rest;
+    for (const reply of replies) this.#waiting?.(reply);
   }
 }
