@@ -70,7 +70,7 @@ describe('fault suite (CI size)', () => {
       context,
     ).toEqual([]);
     expect(result.summary.not_recovered, context).toEqual([]);
-    // About 2.5 minutes alone on 2 cores; the bound leaves room for the other test files running
-    // beside it on the same cores.
+    // About 80 s alone on 2 cores (with the DC-09 panels, 2026-12-07); the bound leaves room for
+    // the other test files running beside it on the same cores.
   }, 360_000);
 });
