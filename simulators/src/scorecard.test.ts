@@ -257,6 +257,33 @@ describe('score', () => {
     expect(card.falseAlerts.map((a) => a.type)).toEqual(['co.detected']);
   });
 
+  it('scores a cancelled press by its cancel, whatever its restore before it says', () => {
+    const card = score({
+      expectations: [
+        exp({ incidentId: 'c', kind: 'pendant.cancelled', lifeCritical: false, closedAs: 'false-alarm' }),
+      ],
+      alerts: [
+        alert({ id: 'alt_press', type: 'pendant.pressed' }),
+        alert({
+          type: 'alarm.restored',
+          priority: 5,
+          raisedAt: T + 3_000,
+          closes: { alertId: 'alt_press', outcome: 'restored' },
+        }),
+        alert({
+          type: 'alarm.cancelled',
+          priority: 5,
+          raisedAt: T + 12_000,
+          closes: { alertId: 'alt_press', outcome: 'false-alarm' },
+        }),
+      ],
+      residentOf,
+      residentDays: 1,
+    });
+    expect(card.incidents[0]).toMatchObject({ status: 'detected', closedAs: 'false-alarm', extraAlerts: 0 });
+    expect(card.falseAlerts).toEqual([]);
+  });
+
   it('scores a real press closed as a false alarm (a restore taken for a cancel) as dismissed, and missed', () => {
     const card = score({
       expectations: [exp({ incidentId: 'p', kind: 'pendant.true' })],

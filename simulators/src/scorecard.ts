@@ -191,7 +191,11 @@ export function score(input: ScoreInput): Scorecard {
     if (e.expect.length === 0) return { ...common, status: alerts.length === 0 ? 'quiet' : 'alerted' };
     const first = alerts.find((a) => e.expect.includes(a.type));
     const timeToAlertS = first ? (first.raisedAt - e.at) / 1000 : undefined;
-    const closedAs = first && closers.find((c) => c.closes?.alertId === first.id)?.closes?.outcome;
+    // The resident's cancel decides how a press closed: its restore (the button let go, which
+    // comes first) closes nothing, and only shows on the case.
+    const closing = first ? closers.filter((c) => c.closes?.alertId === first.id) : [];
+    const closedAs = (closing.find((c) => c.closes?.outcome === 'false-alarm') ?? closing[0])?.closes
+      ?.outcome;
     let status: IncidentStatus =
       timeToAlertS === undefined ? 'missed' : timeToAlertS <= e.deadlineS ? 'detected' : 'late';
     if (status === 'detected' && e.closedAs && closedAs !== e.closedAs) status = 'unclosed';

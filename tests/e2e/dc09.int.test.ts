@@ -244,3 +244,68 @@ describe('a pendant press whose zone the panel restores a moment later', () => {
     expect(closed).toMatchObject({ type: 'pendant.pressed', state: 'resolved' });
   });
 });
+
+// What the panel says of a press after it: its zone back to normal (Contact ID Q=3) shows on the
+// press's case and changes nothing of it; the alarm still present (a Contact ID status report, Q=6)
+// is no press. Only the resident's cancel (406) within the pre-alarm window closes the case.
+describe('what a panel says of a press after it, on the case', () => {
+  type Step = { kind: string; data: Record<string, unknown> };
+  type Detail = { state: string; outcome: string | null; presses: number; events: Step[] };
+  const detailOf = (id: string) => platform.helplineGet<Detail>(`/api/cases/${id}`);
+  const joined = async (id: string, type: string) =>
+    waitFor(
+      async () => {
+        const d = await detailOf(id);
+        return d.events.some((e) => e.kind === 'alert-joined' && e.data.type === type) ? d : undefined;
+      },
+      { what: `${type} on the case`, timeoutMs: 20_000, intervalMs: 50 },
+    );
+  const cid = (qualifier: 1 | 3 | 6, code: string) => [
+    { kind: 'cid' as const, qualifier, code, zone: '001' },
+  ];
+
+  it('1101 then 3101: the restore is on the queued case; a 1406 after it closes the case as a false alarm', async () => {
+    const { residentId } = await home('C2D5', null);
+    const d = await dialler('C2D5', 'tcp');
+    expect((await d.sendCid(cid(1, '101'))).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect((await d.sendCid(cid(3, '101'))).reply).toBe('ACK');
+    const restored = await joined(opened.id, 'alarm.restored');
+    expect(restored).toMatchObject({ state: 'queued', presses: 1 });
+    expect(restored.events.find((e) => e.data.type === 'alarm.restored')?.data).toMatchObject({
+      closes: { outcome: 'restored' },
+      effect: 'noted',
+      reason: expect.stringContaining('alarm button back to normal'),
+    });
+    expect((await d.sendCid(cid(1, '406'))).reply).toBe('ACK');
+    await waitFor(async () => ((await detailOf(opened.id)).state === 'resolved' ? true : undefined), {
+      what: 'the press closed by its cancel',
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
+    expect(await detailOf(opened.id)).toMatchObject({ outcome: 'false-alarm' });
+  });
+
+  it('1101 then 6101: the alarm still present is on the case, no second press', async () => {
+    const { residentId } = await home('C2D6', null);
+    const d = await dialler('C2D6', 'tcp');
+    expect((await d.sendCid(cid(1, '101'))).reply).toBe('ACK');
+    const second = Math.floor(Date.now() / 1000);
+    const opened = await openCaseOf(residentId);
+    // A status report follows its alarm by a while: the panel's stamp (to the second) is a later one.
+    await waitFor(async () => Math.floor(Date.now() / 1000) > second, { what: 'the next second' });
+    expect((await d.sendCid(cid(6, '101'))).reply).toBe('ACK');
+    const status = await joined(opened.id, 'alarm.still-present');
+    expect(status).toMatchObject({ state: 'queued', presses: 1 });
+    expect(status.events.filter((e) => e.data.repeat === true)).toEqual([]);
+  });
+
+  it('6101 with no press before it still raises the alarm, saying it is a status report', async () => {
+    const { residentId } = await home('C2D7', null);
+    const d = await dialler('C2D7', 'tcp');
+    expect((await d.sendCid(cid(6, '101'))).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect(opened).toMatchObject({ priority: 1, type: 'pendant.pressed' });
+    expect(opened.because[0]?.reason).toContain('still present (a status report, not a new press)');
+  });
+});

@@ -114,8 +114,19 @@ export const TAXONOMY = {
   'code.unmapped': t(5, 'record', 'Unmapped code from a panel'),
   'alarm.cancelled': t(5, 'record', 'Resident cancelled the alarm', { restores: 'pendant.pressed' }),
   // A personal alarm's zone back to normal (a panel's restore once the button or cord is let go,
-  // which many send by themselves): recorded, never a cancel. It closes nothing and raises nothing.
+  // which many send by themselves): never a cancel. Triage shows it on the alarm's case (a restore
+  // of its alert, `closes.outcome: 'restored'`), which it neither closes nor lowers.
   'alarm.restored': t(5, 'record', 'Alarm button back to normal (not a cancel)'),
+  // A panel's status report that an alarm it reported is still present (Contact ID Q=6), on the
+  // case of the alarm it follows (a repeat of its alert that is no press): never a new press.
+  'alarm.still-present': t(
+    5,
+    'record',
+    'Panel reports the alarm still present (a status report, not a press)',
+    {
+      derived: true,
+    },
+  ),
   'smoke.restored': t(5, 'record', 'Smoke cleared', { restores: 'smoke.detected' }),
   'heat.restored': t(5, 'record', 'Heat cleared', { restores: 'heat.detected' }),
   'co.restored': t(5, 'record', 'Carbon monoxide cleared', { restores: 'co.detected' }),

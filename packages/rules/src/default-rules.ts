@@ -350,6 +350,22 @@ const DEFAULT_RULES: RuleSetInput = {
       },
       reason: SUSTAINED_REASON,
     },
+    // A personal alarm's zone back to normal (a panel's restore as the button or cord is let go):
+    // shown on the case of the alarm it follows, which it never closes: the operator still answers.
+    // Only a cancel (`alarm.cancelled`) within the pre-alarm window makes the alarm a false one.
+    {
+      id: 'correlation.alarm-restore',
+      version: 1,
+      kind: 'correlation',
+      type: 'alarm.restored',
+      pattern: {
+        kind: 'restore',
+        on: ['alarm.restored'],
+        alarm: ['pendant.pressed', 'pullcord.pulled', 'fall.detected'],
+      },
+      reason:
+        'Alarm restore: {detail} ({device}); the alarm stands until an operator answers it (rule {rule})',
+    },
 
     // Area: many homes in one postcode district lose mains within minutes.
     {

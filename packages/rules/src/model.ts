@@ -155,7 +155,9 @@ const DoorBounceS = z.number().int().min(1).max(30);
  *   `notReturn`, not one that ends a passage through the door into an empty home (coming back);
  * - `cancel`: a `cancel` event within the pre-alarm window after an alarm closes that alarm's
  *   alert as a recorded false alarm;
- * - `restore`: a restore event (taxonomy `restores`) from the same device clears its alarm.
+ * - `restore`: a restore event (taxonomy `restores`, or one of `alarm`) from the same device clears
+ *   its alarm: a record-only alert closes it (`closes.outcome: 'restored'`); the helpline decides
+ *   what that does to the case (an alarm's restore only shows on it).
  * Repeated presses merging into one alert is `mergeWithinS` on the trigger rule.
  */
 export const CorrelationRule = z.strictObject({
@@ -200,7 +202,16 @@ export const CorrelationRule = z.strictObject({
       /** The pre-alarm window; a resident's `preAlarmCancelS` overrides it. */
       withinS: Seconds,
     }),
-    z.strictObject({ kind: z.literal('restore'), on: z.array(RuleEventType).min(1) }),
+    z.strictObject({
+      kind: z.literal('restore'),
+      on: z.array(RuleEventType).min(1),
+      /**
+       * The alarms a restore of `on` clears, for a restore that names no one type (`alarm.restored`,
+       * a personal alarm's zone back to normal): the latest of them from its device. Not set: the
+       * taxonomy's `restores` of each.
+       */
+      alarm: z.array(RuleEventType).min(1).optional(),
+    }),
   ]),
 });
 export type CorrelationRule = z.infer<typeof CorrelationRule>;
@@ -549,6 +560,12 @@ export const RecentEvent = z.object({
    * has shown (the event's `data.padBroken`): an alert raised from it, now or decided later, says so.
    */
   padBroken: z.literal(true).optional(),
+  /**
+   * A status report of an alarm already reported (the event's `data.condition: 'still-present'`, a
+   * Contact ID Q=6): never a new press. It raises its alarm only where nothing it could belong to
+   * was raised (no group to merge into), and says so; on a group, it only shows on its alert.
+   */
+  stillPresent: z.literal(true).optional(),
   /**
    * The event happened at this home, which its device has since left (the event's `movedat`): an
    * alert a timed rule decides from it later says so too.

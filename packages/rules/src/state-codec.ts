@@ -30,8 +30,9 @@ function unpackId(stored: string): string {
 /**
  * [serial, device kind, location or null, test mode 0/1], then 1 for a sender of alarms its kind
  * does not report (`unexpectedKind`), then 1 for a sender of alarms taken from frames whose pad
- * broke its panel's style (`padBroken`; the flag before it 0 where it is not set): the same
- * device's other events are another sender.
+ * broke its panel's style (`padBroken`; the flag before it 0 where it is not set), then 1 for a
+ * sender of status reports of an alarm still present (`stillPresent`; the two flags before it 0
+ * where not set): the same device's other events are another sender.
  */
 const Flag = z.union([z.literal(0), z.literal(1)]);
 const SenderBase = [z.string(), z.string(), z.string().nullable(), Flag] as const;
@@ -39,11 +40,13 @@ const Sender = z.union([
   z.tuple([...SenderBase]),
   z.tuple([...SenderBase, z.literal(1)]),
   z.tuple([...SenderBase, Flag, z.literal(1)]),
+  z.tuple([...SenderBase, Flag, Flag, z.literal(1)]),
 ]);
 type Sender = z.infer<typeof Sender>;
 
 function senderOf(entry: RecentEvent): Sender {
   const base = [entry.serial, entry.deviceKind, entry.location ?? null, entry.testMode ? 1 : 0] as const;
+  if (entry.stillPresent) return [...base, entry.unexpectedKind ? 1 : 0, entry.padBroken ? 1 : 0, 1];
   if (entry.padBroken) return [...base, entry.unexpectedKind ? 1 : 0, 1];
   return entry.unexpectedKind ? [...base, 1] : [...base];
 }
@@ -214,6 +217,7 @@ function expand(stored: StoredState): ResidentState {
       doseId: doseId ?? undefined,
       unexpectedKind: sender[4] === 1 ? true : undefined,
       padBroken: sender[5] === 1 ? true : undefined,
+      stillPresent: sender[6] === 1 ? true : undefined,
       movedAt: movedAt ?? undefined,
       alttime: alttime ?? undefined,
       aheadMs,
@@ -389,8 +393,9 @@ const keyOf = (
   test: boolean,
   unexpected: boolean,
   padBroken: boolean,
+  stillPresent: boolean,
 ): string =>
-  `${serial}\u0000${kind}\u0000${test ? 1 : 0}${unexpected ? '!' : ''}${padBroken ? '#' : ''}${location == null ? '' : `\u0000${location}`}`;
+  `${serial}\u0000${kind}\u0000${test ? 1 : 0}${unexpected ? '!' : ''}${padBroken ? '#' : ''}${stillPresent ? '+' : ''}${location == null ? '' : `\u0000${location}`}`;
 
 const senderKey = (entry: RecentEvent): string =>
   keyOf(
@@ -400,6 +405,7 @@ const senderKey = (entry: RecentEvent): string =>
     entry.testMode,
     entry.unexpectedKind === true,
     entry.padBroken === true,
+    entry.stillPresent === true,
   );
 
 /** A growable copy of a layout's tables, copied only once something is added. */
@@ -607,6 +613,7 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
     if (sender[2] !== null) entry.location = sender[2];
     if (sender[4] === 1) entry.unexpectedKind = true;
     if (sender[5] === 1) entry.padBroken = true;
+    if (sender[6] === 1) entry.stillPresent = true;
     if (celsius !== undefined && celsius !== null) entry.celsius = celsius;
     if (doseId !== undefined && doseId !== null) entry.doseId = doseId;
     if (movedAt !== undefined && movedAt !== null) entry.movedAt = movedAt;
@@ -618,7 +625,15 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
   const typeIndex = new Map<EventType, number>(types.map((type, i) => [type, i]));
   const senderIndex = new Map<string, number>(
     senders.map((sender, i) => [
-      keyOf(sender[0], sender[1], sender[2], sender[3] === 1, sender[4] === 1, sender[5] === 1),
+      keyOf(
+        sender[0],
+        sender[1],
+        sender[2],
+        sender[3] === 1,
+        sender[4] === 1,
+        sender[5] === 1,
+        sender[6] === 1,
+      ),
       i,
     ]),
   );

@@ -193,24 +193,29 @@ export function correlationOnEvent(
     }
     case 'restore': {
       // Each restore clears the latest alarm of its type from the same device before it; checked
-      // from both sides so that the pair is found whichever arrives second.
+      // from both sides so that the pair is found whichever arrives second. An alarm's restore
+      // (`alarm`: the button or cord let go) closes its alert as restored all the same: the
+      // helpline shows it on the case and changes nothing else (an alarm is no fault that clears).
       if (pattern.on.includes(entry.type)) {
-        const alarm = pairedAlarm(recent, entry);
+        const alarm = pairedAlarm(recent, entry, pattern.alarm);
         if (alarm) closeAlarm(rule, out, recent, alarm, entry, 'restored', {});
       } else {
         // A restore pairs only with an alarm before it (`pairedAlarm`): the list is sorted, so
         // only what follows the alarm's place is read, the cheapest test first. One that arrived
         // before the alarm clears it only when the alarm was raised before it arrived, as the
         // cancel above: a restore dated ahead of its arrival clears no fault raised after it.
-        for (let i = indexOf(recent, entry); i < recent.length; i++) {
+        // An alarm button's restore at the alarm's very instant may sort before it (`pairedAlarm`).
+        let from = indexOf(recent, entry);
+        while (pattern.alarm && from > 0 && (recent[from - 1] as RecentEvent).at === entry.at) from--;
+        for (let i = from; i < recent.length; i++) {
           const restore = recent[i] as RecentEvent;
           if (restore.at > receivedAt) break;
           if (
             entry.at <= arrivalOf(restore) &&
             restore.serial === entry.serial &&
-            restoredType(restore.type) === entry.type &&
+            (pattern.alarm ?? [restoredType(restore.type)]).includes(entry.type) &&
             pattern.on.includes(restore.type) &&
-            pairedAlarm(recent, restore) === entry
+            pairedAlarm(recent, restore, pattern.alarm) === entry
           )
             closeAlarm(rule, out, recent, entry, restore, 'restored', {});
         }
@@ -228,13 +233,30 @@ const arrivalOf = (closing: RecentEvent): number => closing.at - (closing.aheadM
 export const restoredType = (type: EventType): string | undefined =>
   (TAXONOMY[type] as { restores?: string }).restores;
 
-/** The alarm a restore clears: the latest one of its type from the same device, not after it. */
-export function pairedAlarm(recent: readonly RecentEvent[], restore: RecentEvent): RecentEvent | undefined {
+/**
+ * The alarm a restore clears: the latest one of its type from the same device, not after it; of
+ * `alarms`, when given (an alarm button's restore names no one type). Such a restore at the alarm's
+ * very instant comes after it, whichever id sorts first: a button tapped and let go within the
+ * second of a panel that stamps its reports to the second.
+ */
+export function pairedAlarm(
+  recent: readonly RecentEvent[],
+  restore: RecentEvent,
+  alarms?: readonly EventType[],
+): RecentEvent | undefined {
   const type = restoredType(restore.type);
-  // What sorts after the restore is not before it: the search starts at the restore's place.
-  for (let i = Math.min(indexOf(recent, restore), recent.length - 1); i >= 0; i--) {
+  // What sorts after the restore is not before it: the search starts at the restore's place (for
+  // an alarm button's, at the last event of its instant).
+  let from = Math.min(indexOf(recent, restore), recent.length - 1);
+  while (alarms && from + 1 < recent.length && (recent[from + 1] as RecentEvent).at === restore.at) from++;
+  for (let i = from; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
-    if (seen.type === type && seen.serial === restore.serial && byTimeThenId(seen, restore) < 0) return seen;
+    if (
+      (alarms ? alarms.includes(seen.type) : seen.type === type) &&
+      seen.serial === restore.serial &&
+      (alarms ? seen.at <= restore.at : byTimeThenId(seen, restore) < 0)
+    )
+      return seen;
   }
   return undefined;
 }

@@ -75,7 +75,10 @@ export function concerns(rule: Rule, type: EventType): boolean {
       const p = rule.pattern;
       if (p.kind === 'then-absent') return p.first.includes(type);
       if (p.kind === 'cancel') return p.alarm.includes(type) || p.cancel.includes(type);
-      return p.on.includes(type) || p.on.some((restore) => restoredType(restore) === type);
+      return (
+        p.on.includes(type) ||
+        (p.alarm ? p.alarm.includes(type) : p.on.some((restore) => restoredType(restore) === type))
+      );
     }
     case 'routine':
     case 'rhythm':
@@ -131,7 +134,7 @@ export function historyTypes(ruleSet: RuleSet): Set<EventType> {
         if (p.kind === 'then-absent')
           add([...p.first, ...p.absent, ...p.notDuring.flatMap((state) => [...state.starts, ...state.ends])]);
         else if (p.kind === 'cancel') add([...p.alarm, ...p.cancel]);
-        else add(p.on);
+        else add([...p.on, ...(p.alarm ?? [])]);
         break;
       }
       case 'routine':

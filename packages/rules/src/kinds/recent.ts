@@ -24,6 +24,9 @@ import { type Plan, planOf } from './plan.ts';
  */
 export const POWER_ON_CELSIUS = 85;
 
+/** A status report's `data.condition` (a Contact ID Q=6): the alarm reported before is still present. */
+const STILL_PRESENT = 'still-present';
+
 export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
   const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
   const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
@@ -45,6 +48,7 @@ export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
     doseId: typeof doseId === 'string' ? doseId : undefined,
     unexpectedKind: event.unexpectedkind,
     padBroken: typeof event.data.padBroken === 'string' ? true : undefined,
+    stillPresent: event.data.condition === STILL_PRESENT ? true : undefined,
     movedAt: event.movedat,
     // A beat heard is timed by when it was heard, at least its receipt, which is certain: another
     // reading of the device's clock (a panel's stamp in the hour repeated when the clocks go back)
@@ -60,7 +64,12 @@ export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
  * undefined when it is not ahead: only those are kept, for the cancel and restore rules.
  */
 function closesAhead(event: TelecareEvent): number | undefined {
-  if ((TAXONOMY[event.type] as { restores?: string }).restores === undefined) return undefined;
+  // An alarm's restore names no one type (`alarm.restored`): the alarm rule's `alarm` pairs it.
+  if (
+    (TAXONOMY[event.type] as { restores?: string }).restores === undefined &&
+    event.type !== 'alarm.restored'
+  )
+    return undefined;
   const ahead = parseEventTime(event.time) - parseEventTime(event.receivedat);
   return ahead > 0 ? ahead : undefined;
 }

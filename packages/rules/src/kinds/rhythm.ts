@@ -1739,6 +1739,7 @@ function sensorsAfter(
       doseId: undefined,
       unexpectedKind: undefined,
       padBroken: undefined,
+      stillPresent: undefined,
       movedAt: undefined,
       alttime: undefined,
       aheadMs: undefined,

@@ -73,12 +73,43 @@ export function repeatAlert(
   const alert = triggerAlert(rule, press, id, out);
   const after = describeGap(press.at - anchor.at);
   const first = formatHhmmss(anchor.at, out.settings.timeZone);
+  if (press.stillPresent)
+    return stillPresentAlert(rule, press, alert, `${after} after the first press at ${first}`, alertId);
   return {
     ...alert,
     reason: `${alert.reason}; pressed again ${after} after the first press at ${first}`,
     repeats: { alertId },
   };
 }
+
+/**
+ * A panel's status report that the alarm is still present (`stillPresent`, a Contact ID Q=6) in a
+ * group: no press, so not the group's repeat press. It repeats the group's alert so that the helpline
+ * shows it on that alert's case and it stands as that alert does (a cancel of the group closes it
+ * too), and, as a record of its own type (`alarm.still-present`), it counts no press and raises
+ * nothing. The id is the one its repeat would have, so a regrouping never raises both.
+ */
+function stillPresentAlert(
+  rule: TriggerRule,
+  report: RecentEvent,
+  alert: Alert,
+  when: string,
+  alertId: string,
+): Alert {
+  const type = 'alarm.still-present';
+  const reason = `${TAXONOMY[type].description}: ${deviceValues(report).device}, ${when} (rule ${rule.id} v${rule.version})`;
+  return {
+    ...alert,
+    type,
+    priority: defaultPriority(type),
+    reason: withUncertainTime(withSenderDoubts(reason, report), report),
+    repeats: { alertId },
+  };
+}
+
+/** What an alarm raised from a status report (`stillPresent`: no group to show it on) says of it. */
+export const STILL_PRESENT_REASON =
+  'reported by the panel as still present (a status report, not a new press): its first report may have been lost';
 
 /** `40 s`, `3 min 15 s`: a repeat press comes seconds or minutes after the first. */
 export function describeGap(ms: number): string {
@@ -154,7 +185,7 @@ export function triggerAlert(rule: TriggerRule, entry: RecentEvent, id: string, 
           : { lateAfterS },
     reason: withUncertainTime(
       withSenderDoubts(
-        late ? `${reason}; late: event time ${describeAge(ageMs)} before triage` : reason,
+        `${entry.stillPresent ? `${reason}; ${STILL_PRESENT_REASON}` : reason}${late ? `; late: event time ${describeAge(ageMs)} before triage` : ''}`,
         entry,
       ),
       entry,

@@ -98,3 +98,24 @@ describe("where a case's alert came from, beside its reason", () => {
     expect(sourceText({})).toBe('');
   });
 });
+
+describe("the audit trail's line for what a panel says of an alarm after it", () => {
+  it('an alarm button back to normal is no cancel and no cleared alarm: the alarm stands', () => {
+    const line = restore('alarm.restored', 'pendant.pressed', {
+      deviceSerial: 'PND-1',
+      deviceKind: 'pendant',
+      why: 'alarm-restore',
+    });
+    expect(line).toBe(
+      'the pendant PND-1 reported the alarm button back to normal (not a cancel) — the alarm stands: answer it',
+    );
+    expect(line).not.toMatch(/cleared|detector/);
+  });
+
+  it('the alarm still present is a status report, not a press', () => {
+    const line = eventText(
+      joined({ type: 'alarm.still-present', priority: 5, deviceSerial: 'PND-1', deviceKind: 'pendant' }),
+    );
+    expect(line).toBe('the pendant PND-1 reports the alarm still present (a status report, not a press)');
+  });
+});

@@ -87,8 +87,13 @@ export function eventText(e: CaseEvent): string {
     case 'opened':
       return `opened from ${d.type} (P${d.priority})${from(d)}${d.afterCase ? ` — pressed again after case ${d.afterCase} was ${String(d.afterState ?? 'closed').replace('_', ' ')}` : ''}`;
     case 'alert-joined': {
+      if (d.type === 'alarm.still-present')
+        return `the ${deviceText(d)} reports the alarm still present (a status report, not a press)`;
       if (d.repeat)
         return `pressed again${d.deviceSerial ? ` on the ${deviceText(d)}` : ''}: ${d.presses} presses, last ${timeText(d.lastPressAt)}${d.priorityRaisedFrom ? ` — raised from P${d.priorityRaisedFrom}` : ''}${d.requeuedFromHold ? ' — back in the queue from hold' : ''}`;
+      // A personal alarm's button let go is no sign the resident is safe, nor a cancel.
+      if (d.closes && d.type === 'alarm.restored')
+        return `the ${deviceText(d)} reported the alarm button back to normal (not a cancel) — ${d.why === 'not-open' ? 'recorded' : 'the alarm stands: answer it'}`;
       if (d.closes) {
         const who =
           d.by === 'resident'

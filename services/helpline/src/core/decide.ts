@@ -666,19 +666,21 @@ function alertInto(c: CaseSnapshot, input: AlertInput, now: Date): Decision {
   // is refused, and the press is a new alarm (triage cannot know an operator resolved it).
   if (c.testMode !== alert.testMode || (!c.testMode && !isOpen(c.state)))
     return refuse('state', 'repeat', `the case is ${CaseState.parse(c.state)}`);
-  const { presses, lastPressAt } = tallyWith(c.alerts, alert, input.counted ?? false);
-  const common = {
+  const shown = {
     alertId: alert.id,
     priority: alert.priority,
     type: alert.type,
     ...sourceOf(alert),
-    repeat: true,
     repeats: alert.repeats?.alertId,
     evidence: alert.evidence,
     reason: alert.reason,
-    presses,
-    lastPressAt,
   };
+  // A panel's report that the alarm is still present repeats the alert it follows only to be shown
+  // on its case: no press, and the case stays as it stands (not requeued from hold, its join window
+  // not moved). It stands as that alert does: a cancel of the alert closes it too.
+  if (alert.type === 'alarm.still-present') return { ok: true, patch: {}, events: [joined(shown)] };
+  const { presses, lastPressAt } = tallyWith(c.alerts, alert, input.counted ?? false);
+  const common = { ...shown, repeat: true, presses, lastPressAt };
   if (c.testMode) return { ok: true, patch: {}, events: [joined(common)] };
   const { patch, data } = joinPatch(c, alert, now);
   return { ok: true, patch, events: [joined({ ...common, ...data })] };

@@ -366,7 +366,9 @@ export async function ingest(ctx: StoreContext, alert: Alert, now: Date): Promis
  * record with nothing to close (its own closed case, which keeps it); when the alert comes, the
  * closing alert closes the alert's case as if the two had come in order. A later closing alert on
  * the same case does not see it among the case's alerts, so it can only note, never resolve: the
- * operator still calls.
+ * operator still calls. Of several that came first, the resident's cancel is taken: a press's
+ * restore (its button let go, which comes first) changes nothing of its case, and taken instead it
+ * would leave the case of a press its resident cancelled in the queue.
  */
 async function closeLate(
   ctx: StoreContext,
@@ -378,7 +380,7 @@ async function closeLate(
   const { rows } = await db.query<{ alert: Alert }>(
     `select alert from ${ctx.t.alerts}
       where alert ? 'closes' and alert -> 'closes' ->> 'alertId' = $1 and alert ->> 'residentId' = $2
-      order by received_at limit 1`,
+      order by alert -> 'closes' ->> 'outcome' = 'false-alarm' desc, received_at limit 1`,
     [alert.id, alert.residentId],
   );
   const closing = rows[0]?.alert;

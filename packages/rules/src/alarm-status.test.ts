@@ -1,0 +1,242 @@
+import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RULE_SET } from './default-rules.ts';
+import { RulesRunner } from './runner.ts';
+import { decodeState, decodeStateList, encodeState, encodeStateList } from './state-codec.ts';
+import { makeEvent } from './testing.ts';
+
+/**
+ * What a panel says of an alarm after it raised it: its zone back to normal (`alarm.restored`, a
+ * Contact ID Q=3 or a SIA restoral) and the alarm still present (a Contact ID Q=6 status report).
+ */
+
+/** November: Europe/London is UTC, so local times read as written. */
+const T = (hhmm: string) => Date.parse(`2026-11-22T${hhmm}:00.000Z`);
+const S = 1000;
+const RESIDENT = 'res_status0001';
+const pendant = { devicekind: 'pendant', subject: 'PND-S1', location: 'hall' };
+
+let counter = 0;
+function ev(
+  type: EventType,
+  at: number,
+  extra: Partial<Parameters<typeof makeEvent>[0]> = {},
+): TelecareEvent {
+  counter++;
+  return makeEvent({
+    type,
+    time: new Date(at).toISOString(),
+    residentid: RESIDENT,
+    deviceEventId: `s-${counter}-${type}`,
+    ...pendant,
+    ...extra,
+  });
+}
+
+const press = (at: number, extra = {}) => ev('pendant.pressed', at, extra);
+const stillPresent = (at: number, extra = {}) =>
+  ev('pendant.pressed', at, { data: { zone: '1', condition: 'still-present' }, ...extra });
+const restore = (at: number, extra = {}) =>
+  ev('alarm.restored', at, { data: { condition: 'restore' }, ...extra });
+const cancel = (at: number, extra = {}) => ev('alarm.cancelled', at, extra);
+
+/** Feeds each event at its own time plus a second (or at the arrival given), then runs the clock. */
+function run(
+  events: Array<TelecareEvent | [TelecareEvent, number]>,
+  until: number,
+  runner = new RulesRunner(DEFAULT_RULE_SET),
+) {
+  const alerts: Alert[] = [];
+  for (const item of events) {
+    const [event, at] = Array.isArray(item) ? item : [item, Date.parse(item.time) + S];
+    alerts.push(...runner.event(event, at));
+  }
+  alerts.push(...runner.advance(until));
+  for (const alert of alerts) Alert.parse(alert);
+  return { alerts, runner };
+}
+
+const byRule = (alerts: readonly Alert[], ruleId: string) =>
+  alerts.filter((alert) => alert.rule.id === ruleId);
+const raisedPresses = (alerts: readonly Alert[]) =>
+  byRule(alerts, 'trigger.pendant').filter((alert) => alert.type === 'pendant.pressed' && !alert.repeats);
+const repeatPresses = (alerts: readonly Alert[]) =>
+  byRule(alerts, 'trigger.pendant').filter((alert) => alert.type === 'pendant.pressed' && alert.repeats);
+const stillPresentNotes = (alerts: readonly Alert[]) =>
+  alerts.filter((alert) => alert.type === 'alarm.still-present');
+const restores = (alerts: readonly Alert[]) => byRule(alerts, 'correlation.alarm-restore');
+const cancels = (alerts: readonly Alert[]) => byRule(alerts, 'correlation.pre-alarm-cancel');
+
+describe("an alarm's restore reaches the alarm's alert, never as a cancel", () => {
+  it('a press restored 2 s later: a record naming the press alert as restored, nothing closed as a false alarm', () => {
+    const pressed = press(T('14:01') + 58 * S);
+    const restored = restore(T('14:02'));
+    const { alerts } = run([pressed, restored], T('14:30'));
+    const [alarm] = raisedPresses(alerts);
+    expect(alarm).toMatchObject({ priority: 1, evidence: [pressed.id] });
+    expect(restores(alerts)).toMatchObject([
+      {
+        type: 'alarm.restored',
+        priority: 5,
+        evidence: [pressed.id, restored.id],
+        closes: { alertId: alarm?.id, outcome: 'restored' },
+      },
+    ]);
+    expect(restores(alerts)[0]?.reason).toBe(
+      'Alarm restore: alarm button back to normal (not a cancel) at 14:02 (pendant in hall); the alarm stands until an operator answers it (rule correlation.alarm-restore v1)',
+    );
+    expect(cancels(alerts)).toEqual([]);
+    expect(alerts.filter((alert) => alert.closes?.outcome === 'false-alarm')).toEqual([]);
+  });
+
+  it('press, restore 2 s later, cancel 10 s later: the cancel still closes the press as a false alarm', () => {
+    const pressed = press(T('14:00'));
+    const { alerts } = run([pressed, restore(T('14:00') + 2 * S), cancel(T('14:00') + 10 * S)], T('14:30'));
+    const [alarm] = raisedPresses(alerts);
+    expect(restores(alerts).map((alert) => alert.closes)).toEqual([
+      { alertId: alarm?.id, outcome: 'restored' },
+    ]);
+    expect(cancels(alerts).map((alert) => alert.closes)).toEqual([
+      { alertId: alarm?.id, outcome: 'false-alarm' },
+    ]);
+  });
+
+  it('a restore after a repeat press names the group alert; a restore with no alarm before it, or from another device, names nothing', () => {
+    const first = press(T('09:00'));
+    const again = press(T('09:00') + 40 * S);
+    const { alerts } = run([first, again, restore(T('09:00') + 42 * S)], T('09:30'));
+    const [group] = raisedPresses(alerts);
+    expect(repeatPresses(alerts)).toHaveLength(1);
+    expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([group?.id]);
+
+    expect(restores(run([restore(T('10:00')), press(T('10:01'))], T('10:30')).alerts)).toEqual([]);
+    const other = run([press(T('11:00')), restore(T('11:00') + 2 * S, { subject: 'PND-S2' })], T('11:30'));
+    expect(restores(other.alerts)).toEqual([]);
+  });
+
+  it("restores a pull-cord's and a fall detector's alarm too", () => {
+    const cord = { devicekind: 'pullcord', subject: 'PC-S1', location: 'bathroom' };
+    const pulled = ev('pullcord.pulled', T('12:00'), cord);
+    const fallDevice = { devicekind: 'fall-detector', subject: 'FD-S1', location: 'hall' };
+    const fell = ev('fall.detected', T('12:10'), fallDevice);
+    const { alerts } = run(
+      [pulled, restore(T('12:00') + 2 * S, cord), fell, restore(T('12:10') + 2 * S, fallDevice)],
+      T('12:12'),
+    );
+    const cordAlert = byRule(alerts, 'trigger.pullcord')[0];
+    const fallAlert = byRule(alerts, 'trigger.fall')[0];
+    expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([cordAlert?.id, fallAlert?.id]);
+  });
+
+  it('a restore stamped the same second as its press names it, whichever id sorts first', () => {
+    const sorts = new Set<boolean>();
+    for (let i = 0; sorts.size < 2 || i < 4; i++) {
+      const pressed = press(T('13:00'));
+      const restored = restore(T('13:00'));
+      sorts.add(restored.id < pressed.id);
+      for (const order of [
+        [pressed, restored],
+        [restored, pressed],
+      ]) {
+        const { alerts } = run(
+          order.map((event): [TelecareEvent, number] => [event, T('13:00') + S]),
+          T('13:30'),
+        );
+        const [alarm] = raisedPresses(alerts);
+        expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([alarm?.id]);
+      }
+    }
+  });
+
+  it('a restore that arrives before its press (the alarm lane behind) still names the press alert', () => {
+    const pressed = press(T('15:00'), { receivedat: new Date(T('15:00') + 4 * S).toISOString() });
+    const restored = restore(T('15:00') + 2 * S);
+    const { alerts } = run(
+      [
+        [restored, T('15:00') + 3 * S],
+        [pressed, T('15:00') + 4 * S],
+      ],
+      T('15:30'),
+    );
+    const [alarm] = raisedPresses(alerts);
+    expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([alarm?.id]);
+  });
+});
+
+describe('a still-present report (Contact ID Q=6) is never a press', () => {
+  it('on a group: a record of its own type on the group alert, no repeat press', () => {
+    const first = press(T('14:00'));
+    const status = stillPresent(T('14:00') + 40 * S);
+    const { alerts } = run([first, status], T('14:30'));
+    const [group] = raisedPresses(alerts);
+    expect(raisedPresses(alerts)).toHaveLength(1);
+    expect(repeatPresses(alerts)).toEqual([]);
+    expect(stillPresentNotes(alerts)).toMatchObject([
+      {
+        priority: 5,
+        evidence: [status.id],
+        repeats: { alertId: group?.id },
+        rule: { id: 'trigger.pendant' },
+      },
+    ]);
+    expect(stillPresentNotes(alerts)[0]?.reason).toBe(
+      'Panel reports the alarm still present (a status report, not a press): pendant in hall, 40 s after the first press at 14:00:00 (rule trigger.pendant v2)',
+    );
+    // A real press after it is the group's repeat, as it was.
+    const later = run([first, status, press(T('14:01'))], T('14:30'));
+    expect(repeatPresses(later.alerts)).toHaveLength(1);
+    // A cancel of the group closes its alert once, as without the report.
+    const cancelled = run([first, status, cancel(T('14:00') + 50 * S)], T('14:30'));
+    expect(cancels(cancelled.alerts).map((alert) => alert.closes)).toEqual([
+      { alertId: group?.id, outcome: 'false-alarm' },
+    ]);
+  });
+
+  it('with nothing raised to show it on, it raises the alarm, saying it is a status report', () => {
+    const status = stillPresent(T('16:00'));
+    const { alerts } = run([status], T('16:30'));
+    expect(raisedPresses(alerts)).toMatchObject([{ priority: 1, evidence: [status.id] }]);
+    expect(raisedPresses(alerts)[0]?.reason).toContain(
+      'reported by the panel as still present (a status report, not a new press): its first report may have been lost',
+    );
+    expect(stillPresentNotes(alerts)).toEqual([]);
+    // After a press the resident cancelled, the status report raises the alarm again.
+    const afterCancel = run(
+      [press(T('17:00')), cancel(T('17:00') + 5 * S), stillPresent(T('17:01'))],
+      T('17:30'),
+    );
+    expect(raisedPresses(afterCancel.alerts).map((alert) => alert.evidence)).toHaveLength(2);
+    // A press within the window after it merges into its alert as a repeat press.
+    const pressedAfter = run([status, press(T('16:01'))], T('16:30'));
+    expect(repeatPresses(pressedAfter.alerts)).toMatchObject([
+      { repeats: { alertId: raisedPresses(alerts)[0]?.id } },
+    ]);
+  });
+
+  it('a press arriving after a later status report regroups it: the report stays a record, never a repeat press', () => {
+    const first = press(T('18:00'));
+    const status = stillPresent(T('18:00') + 30 * S);
+    const { alerts } = run(
+      [
+        [status, T('18:00') + 31 * S],
+        [first, T('18:00') + 32 * S],
+      ],
+      T('18:30'),
+    );
+    const group = raisedPresses(alerts).find((alert) => alert.evidence[0] === first.id);
+    expect(repeatPresses(alerts)).toEqual([]);
+    expect(stillPresentNotes(alerts)).toMatchObject([
+      { evidence: [status.id], repeats: { alertId: group?.id } },
+    ]);
+  });
+
+  it('the state keeps which remembered presses were status reports, stored and read back', () => {
+    const { runner } = run([press(T('19:00')), stillPresent(T('19:00') + 20 * S)], T('19:01'));
+    const state = runner.states.get(RESIDENT);
+    expect(state?.recent.map((entry) => entry.stillPresent)).toEqual([undefined, true]);
+    if (!state) return;
+    expect(decodeState(encodeState(state))).toEqual(state);
+    const list = encodeStateList(state);
+    expect(decodeStateList(list.elements).state.recent).toEqual(state.recent);
+  });
+});
