@@ -9,6 +9,7 @@ export {
 } from './cohort.ts';
 export {
   Dc09Dialler,
+  Dc09Panel,
   type DialerEvent,
   DialFailedError,
   type DiallerOptions,
@@ -18,6 +19,9 @@ export {
   encodeMessage as encodeDc09Message,
   frame as dc09Frame,
   type MessageParts as Dc09MessageParts,
+  type OnFirstSend,
+  type PanelAck,
+  type PanelOptions,
 } from './dc09/index.ts';
 export {
   AckTimeoutError,

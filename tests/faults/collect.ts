@@ -1,13 +1,25 @@
 import { type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { eventIdFor, names } from '@telecare/contracts';
+import { names } from '@telecare/contracts';
 import pg from 'pg';
 import { z } from 'zod';
 import type { SentPress } from './load.ts';
-import type { ServerRecord, StoredAlert, StoredCaseEvent, StoredEvent } from './reconcile.ts';
+import {
+  type ServerRecord,
+  type StoredAlert,
+  type StoredCaseEvent,
+  type StoredEvent,
+  storedIds,
+} from './reconcile.ts';
 
 /** What the proofs read of each stream's messages; anything else in them is ignored. */
-const EventFields = z.object({ id: z.string(), type: z.string() });
+const EventFields = z.object({
+  id: z.string(),
+  type: z.string(),
+  source: z.string().optional(),
+  subject: z.string().optional(),
+  seq: z.number().optional(),
+});
 const AlertFields = z.object({
   id: z.string(),
   type: z.string(),
@@ -78,7 +90,7 @@ export async function collect(
     caseEvents,
     db,
   };
-  return { servers, pressToCase: timePresses(presses, servers.alerts, cases) };
+  return { servers, pressToCase: timePresses(presses, servers, cases) };
 }
 
 async function readHelplineTables(databaseUrl: string, schema: string): Promise<ServerRecord['db']> {
@@ -103,10 +115,13 @@ async function readHelplineTables(databaseUrl: string, schema: string): Promise<
   }
 }
 
-/** Press → case: from the first send to the first CASES message that opened or joined its alert. */
+/**
+ * Press → case: from the first send (a panel's press: the press, which may wait behind a message
+ * being resent) to the first CASES message that opened or joined an alert of it.
+ */
 function timePresses(
   presses: readonly SentPress[],
-  alerts: readonly StoredAlert[],
+  { events, alerts }: ServerRecord,
   cases: ReadonlyArray<{ value: z.infer<typeof CaseEventFields>; storedAt: number }>,
 ): Array<{ press: SentPress; ms: number | undefined }> {
   const firstCaseAt = new Map<string, number>();
@@ -122,8 +137,10 @@ function timePresses(
       caseAtOfEvent.set(eventId, Math.min(at, caseAtOfEvent.get(eventId) ?? at));
     }
   }
+  const idsOf = storedIds(events);
   return presses.map((press) => {
-    const at = caseAtOfEvent.get(eventIdFor(press.serial, press.deviceEventId, press.at, 'pendant.pressed'));
+    const times = idsOf({ ...press, type: 'pendant.pressed' }).flatMap((id) => caseAtOfEvent.get(id) ?? []);
+    const at = times.length === 0 ? undefined : Math.min(...times);
     return { press, ms: at === undefined ? undefined : Math.max(0, at - press.sentAt) };
   });
 }

@@ -10,6 +10,7 @@ import { runSuite, type SuiteResult } from './suite.ts';
 const KINDS: FaultKind[] = [
   'sigkill-helpline',
   'sigkill-gateway-mqtt',
+  'sigkill-gateway-dc09',
   'restart-nats',
   'restart-postgres',
   'redis-flushall',
@@ -35,6 +36,9 @@ describe('fault suite (CI size)', () => {
         rate: 20,
         pressesPerS: 1,
         homes: 30,
+        panels: 12,
+        panelPressesPerS: 0.5,
+        panelPollMs: 5_000,
         holdMs: 3_000,
         // The quiet time after each recovery, before the next fault: every service is ready by then
         // (the suite waits for it), and the load goes on through it; a second is enough for that at
@@ -52,15 +56,21 @@ describe('fault suite (CI size)', () => {
     const { counts, violations } = result.reconciliation;
     const context = `${lines.join('\n')}\n${JSON.stringify(result.summary)}`;
     expect(result.faults.map((f) => f.kind).sort(), context).toEqual([...KINDS].sort());
-    expect(counts.lifeCriticalAcked, context).toBeGreaterThan(0);
+    // Every press was ACKed in the end, by both gateways: a gateway that never came back acks
+    // nothing more, and its presses would prove nothing lost.
+    expect(counts.lifeCriticalAcked, context).toBe(counts.lifeCriticalSent);
+    expect(result.summary.dc09_presses_acked, context).toBeGreaterThan(0);
+    expect(result.summary.dc09_presses_acked, context).toBe(result.summary.dc09_presses_sent);
     expect(counts.lostLifeCritical, context).toBe(0);
     expect(counts.duplicateCases, context).toBe(0);
+    // A panel's second press answered as a copy of its first, stamped the same second, is the DC-09
+    // gateway's documented reading of encrypted frames (reported, not failed here).
     expect(
-      violations.filter((v) => v.kind !== 'acked-event-lost'),
+      violations.filter((v) => v.kind !== 'acked-event-lost' && v.kind !== 'dc09-same-second-copy'),
       context,
     ).toEqual([]);
     expect(result.summary.not_recovered, context).toEqual([]);
-    // About 2.5 minutes alone on 2 cores; the bound leaves room for the other test files running
-    // beside it on the same cores.
+    // About 80 s alone on 2 cores (with the DC-09 panels, 2026-12-07); the bound leaves room for
+    // the other test files running beside it on the same cores.
   }, 360_000);
 });

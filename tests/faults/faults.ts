@@ -5,9 +5,11 @@ import { type FaultStack, SERVER_NAMES, type SupervisedService } from './stack.t
 
 export const FAULT_KINDS = [
   'sigkill-gateway-mqtt',
+  'sigkill-gateway-dc09',
   'sigkill-triage',
   'sigkill-helpline',
   'sigstop-gateway-mqtt',
+  'sigstop-gateway-dc09',
   'sigstop-triage',
   'sigstop-helpline',
   'restart-mosquitto',
@@ -74,6 +76,7 @@ export async function inject(
   const serviceOf = (name: string): SupervisedService => (name === 'triage' ? triage() : stack.byId(name));
   switch (kind) {
     case 'sigkill-gateway-mqtt':
+    case 'sigkill-gateway-dc09':
     case 'sigkill-triage':
     case 'sigkill-helpline': {
       const service = serviceOf(kind.slice('sigkill-'.length));
@@ -81,6 +84,7 @@ export async function inject(
       return `SIGKILL ${service.id}`;
     }
     case 'sigstop-gateway-mqtt':
+    case 'sigstop-gateway-dc09':
     case 'sigstop-triage':
     case 'sigstop-helpline': {
       const service = serviceOf(kind.slice('sigstop-'.length));

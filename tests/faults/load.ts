@@ -18,8 +18,10 @@ export interface SentPress {
   readonly deviceEventId: string;
   /** The device's time as sent: with the id and type it names the event (`eventIdFor`). */
   readonly at: string;
-  /** Wall-clock ms of the first send (compared with stream timestamps). */
+  /** Wall-clock ms of the first send (compared with stream timestamps); a panel's: of the press. */
   readonly sentAt: number;
+  /** A DC-09 panel's press: the sequence number of its message (`SentEvent.dc09Seq`). */
+  readonly dc09Seq?: number;
 }
 
 export interface LoadOptions {

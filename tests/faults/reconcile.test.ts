@@ -230,4 +230,104 @@ describe('reconcile', () => {
       { kind: 'stream-db-mismatch', id: 'alt_1', detail: 'CASES puts it in case_2, case_alerts in case_1' },
     ]);
   });
+
+  describe('DC-09 presses (named by their panel, stored under the ids the gateway gives)', () => {
+    /** A panel's press, ACKed, sent as message `seq`. */
+    const panelPress = (seq: number, acked = true): SentEvent => ({
+      serial: 'FLT-PNL',
+      deviceEventId: `FA01-${seq}`,
+      at: '2026-12-05T09:00:00.000Z',
+      type: 'pendant.pressed',
+      acked,
+      dc09Seq: seq,
+    });
+    const stored = (id: string, seq: number, type = 'pendant.pressed' as const) => ({
+      id,
+      type,
+      source: '/gateway-dc09',
+      subject: 'FLT-PNL',
+      seq,
+    });
+    const alert = (id: string, evidence: string): StoredAlert => ({
+      id,
+      type: 'pendant.pressed',
+      rule: { id: 'pendant' },
+      evidence: [evidence],
+      testMode: false,
+    });
+    /** Message 7 stored as `evt_p7` and, when `twice`, again as `evt_p7b`, each alert in `cases`. */
+    function panelRun(cases: readonly string[], twice: boolean): ServerRecord {
+      const ids = twice ? ['evt_p7', 'evt_p7b'] : ['evt_p7'];
+      return {
+        events: ids.map((id) => stored(id, 7)),
+        alerts: ids.map((id, i) => alert(`alt_p${i}`, id)),
+        caseEvents: ids.map((_, i) => ({
+          id: `cev_p${i}`,
+          caseId: cases[i] as string,
+          kind: i === 0 || cases[i] !== cases[0] ? 'opened' : 'alert-joined',
+          alertId: `alt_p${i}`,
+        })),
+        db: {
+          caseIds: [...new Set(cases)],
+          caseAlerts: ids.map((_, i) => ({ alertId: `alt_p${i}`, caseId: cases[i] as string })),
+          caseEventIds: ids.map((_, i) => `cev_p${i}`),
+          outboxIds: [],
+        },
+      };
+    }
+
+    it('an ACKed press is found by serial, sequence number and type, and proven', () => {
+      const result = reconcile({ sent: [panelPress(7)] }, panelRun(['case_p'], false));
+      expect(result.violations).toEqual([]);
+      expect(result.counts).toMatchObject({ lifeCriticalAcked: 1, lostLifeCritical: 0, storedTwice: 0 });
+    });
+
+    it('an ACKed press whose message is not in EVENTS is lost; another message of the panel is no proof', () => {
+      const servers = panelRun(['case_p'], false);
+      const result = reconcile({ sent: [panelPress(7), panelPress(8), panelPress(9, false)] }, servers);
+      expect(kinds(result)).toEqual(['life-critical-lost']);
+      expect(result.violations[0]?.id).toBe('FLT-PNL message 8');
+    });
+
+    it("a restore under the press's number is not the press", () => {
+      const servers = panelRun(['case_p'], false);
+      const result = reconcile(
+        { sent: [panelPress(7), { ...panelPress(7), type: 'alarm.restored' }] },
+        servers,
+      );
+      expect(kinds(result)).toEqual(['acked-event-lost']);
+    });
+
+    it('a press stored twice (a resend after a gateway restart) in one case is counted, not a violation', () => {
+      const result = reconcile({ sent: [panelPress(7)] }, panelRun(['case_p', 'case_p'], true));
+      expect(result.violations).toEqual([]);
+      expect(result.counts).toMatchObject({ storedTwice: 1, duplicateCases: 0 });
+    });
+
+    it('an ACKed press not stored, after one of the same content ACKed the same second, is a same-second copy', () => {
+      const servers = panelRun(['case_p'], false);
+      const stamped = (p: SentEvent, at: string) => ({ ...p, dc09AckedAt: at });
+      const result = reconcile(
+        {
+          sent: [
+            stamped(panelPress(7), '2026-12-05T09:00:01.100Z'),
+            stamped(panelPress(9), '2026-12-05T09:00:01.900Z'),
+            stamped(panelPress(11), '2026-12-05T09:00:02.000Z'),
+          ],
+        },
+        servers,
+      );
+      expect(result.violations.map((v) => `${v.kind} ${v.id}`)).toEqual([
+        'dc09-same-second-copy FLT-PNL message 9',
+        'life-critical-lost FLT-PNL message 11',
+      ]);
+      expect(result.counts).toMatchObject({ dc09SameSecondCopies: 1, lostLifeCritical: 1 });
+    });
+
+    it('a press stored twice whose alerts sit in two cases is a duplicate case', () => {
+      const result = reconcile({ sent: [panelPress(7)] }, panelRun(['case_p', 'case_q'], true));
+      expect(kinds(result)).toEqual(['in-two-cases']);
+      expect(result.counts).toMatchObject({ storedTwice: 1, duplicateCases: 1 });
+    });
+  });
 });

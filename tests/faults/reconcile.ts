@@ -15,12 +15,27 @@ export interface SentEvent {
   readonly at: string;
   readonly type: EventType;
   readonly acked: boolean;
+  /**
+   * Set for an event a DC-09 panel sent: the sequence number of its message. A panel names its
+   * message, not its events: the gateway names those, from the message and which sending of it
+   * this was as far as the gateway knows (`StoredEvent.seq`).
+   */
+  readonly dc09Seq?: number;
+  /** A DC-09 message ACKed: the timestamp of the sending the gateway ACKed. */
+  readonly dc09AckedAt?: string;
 }
+
+/** What names a sent event: enough to find it in EVENTS (`storedIds`). */
+export type SentKey = Pick<SentEvent, 'serial' | 'deviceEventId' | 'at' | 'type' | 'dc09Seq'>;
 
 /** The parts of the stored records the proofs need. */
 export interface StoredEvent {
   readonly id: string;
   readonly type: EventType;
+  /** The DC-09 gateway's events: `source` `/gateway-dc09`, the account's serial, the message's sequence. */
+  readonly source?: string;
+  readonly subject?: string;
+  readonly seq?: number;
 }
 export interface StoredAlert {
   readonly id: string;
@@ -61,6 +76,7 @@ export interface ServerRecord {
 export type ViolationKind =
   | 'life-critical-lost'
   | 'acked-event-lost'
+  | 'dc09-same-second-copy'
   | 'in-two-cases'
   | 'duplicate-alert'
   | 'stream-db-mismatch';
@@ -84,6 +100,20 @@ export interface Reconciliation {
     readonly alerts: number;
     readonly cases: number;
     readonly duplicateCases: number;
+    /**
+     * Acked life-critical DC-09 events stored under two ids or more: a panel's resend the gateway took
+     * for a new sending (it came after a restart of the gateway, which forgot the sendings it had
+     * seen). Its alerts must still be in one case; counted, not a violation (the gateway's README).
+     */
+    readonly storedTwice: number;
+    /**
+     * ACKed DC-09 messages not stored because their panel had a message of the same content ACKed
+     * and stored with a timestamp of the same second: the gateway knows an encrypted frame by its
+     * account, content and timestamp, not its sequence number (its README, "A frame again with the
+     * same timestamp"), so it answered the second as a copy of the first. Not in the losses above;
+     * each is a `dc09-same-second-copy` violation.
+     */
+    readonly dc09SameSecondCopies: number;
     readonly duplicateAlerts: number;
     readonly streamDbMismatches: number;
     /** Committed case events still waiting in the outbox: published when the helpline next runs. */
@@ -95,9 +125,35 @@ export interface Reconciliation {
 /** Life-critical: the taxonomy's priority 1 (pendant, pull-cord, fall, smoke, heat, CO, gas, seizure). */
 export const isLifeCritical = (type: EventType): boolean => defaultPriority(type) === 1;
 
+export const DC09_SOURCE = '/gateway-dc09';
+
+/**
+ * Where each sent event is in EVENTS: the ids it is stored under (none: not stored). An MQTT device
+ * names its event (`eventIdFor` of serial, its event id, its time and type); a DC-09 event is found
+ * by its account's serial, its message's sequence number and its type, and may be stored under
+ * more than one id (`SentEvent.dc09Seq`). A run's panel does not number two messages alike.
+ */
+export function storedIds(events: readonly StoredEvent[]): (sent: SentKey) => string[] {
+  const stored = new Set(events.map((e) => e.id));
+  const dc09Key = (serial: string, seq: number, type: string) => `${serial}\u0000${seq}\u0000${type}`;
+  const byMessage = new Map<string, Set<string>>();
+  for (const e of events) {
+    if (e.source !== DC09_SOURCE || e.subject === undefined || e.seq === undefined) continue;
+    const key = dc09Key(e.subject, e.seq, e.type);
+    byMessage.set(key, (byMessage.get(key) ?? new Set()).add(e.id));
+  }
+  return (sent) => {
+    if (sent.dc09Seq !== undefined)
+      return [...(byMessage.get(dc09Key(sent.serial, sent.dc09Seq, sent.type)) ?? [])];
+    const id = eventIdFor(sent.serial, sent.deviceEventId, sent.at, sent.type);
+    return stored.has(id) ? [id] : [];
+  };
+}
+
 export function reconcile(run: RunRecord, servers: ServerRecord): Reconciliation {
   const violations: Violation[] = [];
   const stored = new Set(servers.events.map((e) => e.id));
+  const idsOf = storedIds(servers.events);
   const alerts = uniqueById(servers.alerts);
   const caseOfAlert = new Map(servers.db.caseAlerts.map((row) => [row.alertId, row.caseId]));
   const alertsByEvidence = indexByEvidence(alerts);
@@ -105,8 +161,16 @@ export function reconcile(run: RunRecord, servers: ServerRecord): Reconciliation
   let lostLifeCritical = 0;
   let lostOther = 0;
   let duplicateCases = 0;
+  let storedTwice = 0;
+  let dc09SameSecondCopies = 0;
+  const copyOf = sameSecondCopies(run.sent, idsOf);
   for (const sent of run.sent.filter((s) => s.acked)) {
-    const eventId = eventIdFor(sent.serial, sent.deviceEventId, sent.at, sent.type);
+    const ids = idsOf(sent);
+    const eventId =
+      ids[0] ??
+      (sent.dc09Seq === undefined
+        ? eventIdFor(sent.serial, sent.deviceEventId, sent.at, sent.type)
+        : `${sent.serial} message ${sent.dc09Seq}`);
     const lost = (detail: string) => {
       if (isLifeCritical(sent.type)) {
         lostLifeCritical++;
@@ -116,12 +180,21 @@ export function reconcile(run: RunRecord, servers: ServerRecord): Reconciliation
         violations.push({ kind: 'acked-event-lost', id: eventId, detail });
       }
     };
-    if (!stored.has(eventId)) {
-      lost(`${sent.type} acked but not in EVENTS`);
+    if (ids.length === 0) {
+      const first = copyOf(sent);
+      if (first !== undefined) {
+        dc09SameSecondCopies++;
+        violations.push({
+          kind: 'dc09-same-second-copy',
+          id: eventId,
+          detail: `${sent.type} ACKed but not in EVENTS: taken for a copy of message ${first}, stamped the same second`,
+        });
+      } else lost(`${sent.type} acked but not in EVENTS`);
       continue;
     }
     if (!isLifeCritical(sent.type)) continue;
-    const raised = (alertsByEvidence.get(eventId) ?? []).filter((a) => a.closes === undefined);
+    if (ids.length > 1) storedTwice++;
+    const raised = ids.flatMap((id) => alertsByEvidence.get(id) ?? []).filter((a) => a.closes === undefined);
     if (raised.length === 0) {
       lost(`${sent.type} stored but raised no alert`);
       continue;
@@ -149,12 +222,35 @@ export function reconcile(run: RunRecord, servers: ServerRecord): Reconciliation
       alerts: alerts.length,
       cases: new Set(servers.db.caseIds).size,
       duplicateCases,
+      storedTwice,
+      dc09SameSecondCopies,
       duplicateAlerts,
       streamDbMismatches,
       outboxPending: servers.db.outboxIds.length,
     },
     violations,
   };
+}
+
+/**
+ * The sequence number of the message an ACKed DC-09 message was taken for a copy of: another of its
+ * panel's messages of the same type (the same content, in a run's load), ACKed with a timestamp of
+ * the same second and stored. Undefined: none.
+ */
+function sameSecondCopies(
+  sent: readonly SentEvent[],
+  idsOf: (sent: SentKey) => string[],
+): (sent: SentEvent) => number | undefined {
+  const second = (at: string) => at.slice(0, 19);
+  const stored = new Map<string, number>();
+  for (const s of sent) {
+    if (s.dc09Seq === undefined || s.dc09AckedAt === undefined || idsOf(s).length === 0) continue;
+    stored.set(`${s.serial}\u0000${s.type}\u0000${second(s.dc09AckedAt)}`, s.dc09Seq);
+  }
+  return (s) =>
+    s.dc09AckedAt === undefined
+      ? undefined
+      : stored.get(`${s.serial}\u0000${s.type}\u0000${second(s.dc09AckedAt)}`);
 }
 
 function uniqueById<T extends { id: string }>(items: readonly T[]): T[] {

@@ -27,7 +27,7 @@ export interface ProxiedServer {
 export interface SupervisedService {
   /** `triage-a`, `triage-b`, or the service's name. */
   readonly id: string;
-  readonly service: 'gateway-mqtt' | 'triage' | 'helpline';
+  readonly service: 'gateway-mqtt' | 'gateway-dc09' | 'triage' | 'helpline';
   readonly port: number;
   readonly logFile: string;
   /** The supervisor; it leads the process group of the service it runs. */
@@ -39,6 +39,7 @@ const SERVICE_PLAN = [
   { id: 'triage-a', service: 'triage', portEnv: 'TRIAGE_PORT' },
   { id: 'triage-b', service: 'triage', portEnv: 'TRIAGE_PORT' },
   { id: 'gateway-mqtt', service: 'gateway-mqtt', portEnv: 'GATEWAY_MQTT_PORT' },
+  { id: 'gateway-dc09', service: 'gateway-dc09', portEnv: 'GATEWAY_DC09_PORT' },
 ] as const;
 
 export const SERVICE_IDS = SERVICE_PLAN.map((s) => s.id);
@@ -46,7 +47,7 @@ export const SERVICE_IDS = SERVICE_PLAN.map((s) => s.id);
 /**
  * The platform of a fault run, all of its own: Mosquitto, NATS (JetStream), Redis and PostgreSQL
  * on free ports, a fault proxy in front of each, and the services on the alarm path (two triage
- * instances) as child processes under the stack's supervisor, reaching every server through its
+ * instances, both gateways) as child processes under the stack's supervisor, reaching every server through its
  * proxy. Everything it starts, `stop()` ends, process group by process group.
  */
 export class FaultStack {
@@ -55,8 +56,15 @@ export class FaultStack {
   readonly servers = new Map<ServerName, ProxiedServer>();
   readonly services: SupervisedService[] = [];
   #env: Record<string, string> = {};
+  /** Where the DC-09 gateway receives (TCP): the same port at every start, as a panel dials one address. */
+  #dc09Port = 0;
   /** Set by `stop()`: nothing is started after it (a run cut short may still be injecting). */
   #stopped = false;
+
+  /** The DC-09 gateway's receiver; panels reach it directly, not through a proxy. */
+  get dc09(): { host: string; port: number } {
+    return { host: '127.0.0.1', port: this.#dc09Port };
+  }
 
   get token(): string {
     return this.#env.TELECARE_ADMIN_TOKEN ?? '';
@@ -98,7 +106,13 @@ export class FaultStack {
       MQTT_CLIENT_ID: `${this.namespace}-gateway`,
       TELECARE_PARTITIONS: '4',
       LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? 'warn',
+      // Keyed accounts only, as in production: the run's panels encrypt.
+      DC09_KEYLESS: 'refuse',
+      // The supervisor takes a crash in a service's first 10 s for a start-up failure and gives up;
+      // in a run every crash is one the run made, at any time, a service just started again included.
+      SUPERVISE_START_GRACE_MS: '0',
     });
+    this.#dc09Port = await freePort();
   }
 
   /** Starts every service in deployment order, each waited for until ready. */
@@ -132,6 +146,9 @@ export class FaultStack {
           ...this.#env,
           [portEnv]: String(port),
           ...(service === 'triage' ? { TRIAGE_INSTANCE: id } : {}),
+          ...(service === 'gateway-dc09'
+            ? { DC09_HOST: '127.0.0.1', DC09_PORT: String(this.#dc09Port) }
+            : {}),
         },
       },
     );
@@ -153,7 +170,7 @@ export class FaultStack {
   /** The pid of the service process the supervisor runs now (it changes at every restart). */
   servicePid(service: SupervisedService): number | undefined {
     const pid = service.supervisor.pid;
-    if (pid === undefined || service.supervisor.exitCode !== null) return undefined;
+    if (pid === undefined || exited(service.supervisor)) return undefined;
     try {
       const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
       const first = Number(children.split(/\s+/)[0]);
@@ -180,10 +197,11 @@ export class FaultStack {
     const deadline = Date.now() + timeoutMs;
     let waiting = [...services];
     while (waiting.length > 0 && Date.now() < deadline) {
-      const answers = await Promise.all(waiting.map((s) => this.ready(s)));
-      waiting = waiting.filter((s, i) => !answers[i] && s.supervisor.exitCode === null);
-      const gone = waiting.filter((s) => s.supervisor.exitCode !== null);
+      // A supervisor that exited gave its service up: nothing will start it again.
+      const gone = waiting.filter((s) => exited(s.supervisor));
       if (gone.length > 0) return gone.map((s) => s.id);
+      const answers = await Promise.all(waiting.map((s) => this.ready(s)));
+      waiting = waiting.filter((_, i) => !answers[i]);
       if (waiting.length > 0) await new Promise((resolve) => setTimeout(resolve, 250));
     }
     return waiting.map((s) => s.id);
@@ -205,6 +223,9 @@ export class FaultStack {
     this.servers.clear();
   }
 }
+
+/** Whether a child process has ended (by itself, with an exit code, or by a signal). */
+const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null;
 
 /** SIGTERM to the supervisor (it drains the service), then SIGKILL to the whole group after 10 s. */
 export async function stopGroup(child: ChildProcess, graceMs = 10_000): Promise<void> {

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { collect } from './collect.ts';
 import { FAULT_KINDS, type FaultKind, inject, schedule } from './faults.ts';
 import { SteadyLoad } from './load.ts';
+import { PanelLoad } from './panels.ts';
 import { type Reconciliation, reconcile } from './reconcile.ts';
 import { FaultStack } from './stack.ts';
 
@@ -18,6 +19,10 @@ export interface SuiteOptions {
   readonly rate: number;
   readonly pressesPerS: number;
   readonly homes: number;
+  /** DC-09 panels (encrypted, over TCP), their presses per second in all, and each one's poll. */
+  readonly panels: number;
+  readonly panelPressesPerS: number;
+  readonly panelPollMs: number;
   /** How long a stop, a proxy fault or a downed instance lasts. */
   readonly holdMs: number;
   /** Quiet time after a recovery before the next fault. */
@@ -73,8 +78,16 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     nc = await connect({ servers: stack.direct('nats'), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     const load = new SteadyLoad({ ...options, random });
     await load.start(nc, stack.namespace, stack.direct('mosquitto'));
+    const panels = new PanelLoad({
+      panels: options.panels,
+      pressesPerS: options.panelPressesPerS,
+      pollEveryMs: options.panelPollMs,
+      random,
+    });
+    await panels.start(nc, stack.namespace, stack.dc09.host, stack.dc09.port);
     log(
-      `steady load: ${options.rate} events/s over ${options.homes} homes, ${options.pressesPerS} presses/s`,
+      `steady load: ${options.rate} events/s over ${options.homes} homes, ${options.pressesPerS} presses/s; ` +
+        `${options.panels} DC-09 panels, ${options.panelPressesPerS} presses/s, a poll every ${options.panelPollMs} ms`,
     );
     await sleep(options.settleMs);
 
@@ -101,26 +114,39 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
       await sleep(options.settleMs);
     }
 
-    log(`stopping the load (${load.sentCount} events sent, ${load.inFlight} not yet acked); draining`);
+    log(
+      `stopping the load (${load.sentCount} events sent, ${load.inFlight} not yet acked; ` +
+        `${panels.sentCount} DC-09 messages, ${panels.inFlight} not yet ACKed); draining`,
+    );
     load.stop();
-    await load.drain(60_000);
+    panels.stop();
+    await Promise.all([load.drain(60_000), panels.drain(60_000)]);
     await drainPipeline(nc, stack, 120_000);
     // The helpline's clocks (escalations, answer targets) keep writing case events: stop every
     // service (each drains) so that the streams and the tables are read at rest.
     await stack.stopServices();
-    const collected = await collect(nc, stack.direct('postgres'), stack.namespace, load.presses);
-    const reconciliation = reconcile({ sent: load.sent() }, collected.servers);
+    const sent = [...load.sent(), ...panels.sent()];
+    const collected = await collect(nc, stack.direct('postgres'), stack.namespace, [
+      ...load.presses,
+      ...panels.presses,
+    ]);
+    const reconciliation = reconcile({ sent }, collected.servers);
     // A press never acked (still unanswered when the load stopped) promised nothing to time.
-    const acked = new Set(
-      load
-        .sent()
-        .filter((e) => e.acked)
-        .map((e) => `${e.serial}\u0000${e.deviceEventId}`),
-    );
+    const acked = new Set(sent.filter((e) => e.acked).map((e) => `${e.serial}\u0000${e.deviceEventId}`));
     const timed = collected.pressToCase.filter(({ press }) =>
       acked.has(`${press.serial}\u0000${press.deviceEventId}`),
     );
-    const summary = { ...summarize(records, reconciliation, timed), events_rejected: load.rejected };
+    const dc09Presses = sent.filter((e) => e.dc09Seq !== undefined && e.type === 'pendant.pressed');
+    const summary = {
+      ...summarize(records, reconciliation, timed),
+      events_rejected: load.rejected + panels.rejected,
+      dc09_presses_sent: dc09Presses.length,
+      dc09_presses_acked: dc09Presses.filter((e) => e.acked).length,
+      worst_dc09_press_to_case_ms: worstByKind(
+        records,
+        timed.filter(({ press }) => press.dc09Seq !== undefined),
+      ),
+    };
     return { faults: records, reconciliation, summary };
   } finally {
     await nc?.close().catch(() => undefined);
@@ -195,6 +221,8 @@ function summarize(
     lost_life_critical: counts.lostLifeCritical,
     lost_other: counts.lostOther,
     duplicate_cases: counts.duplicateCases,
+    dc09_presses_stored_twice: counts.storedTwice,
+    dc09_same_second_copies: counts.dc09SameSecondCopies,
     duplicate_alerts: counts.duplicateAlerts,
     stream_db_mismatches: counts.streamDbMismatches,
     outbox_pending: counts.outboxPending,

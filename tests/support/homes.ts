@@ -150,13 +150,14 @@ export function dc09Account(account: string, overrides: Partial<Dc09AccountEntry
   };
 }
 
-/** The DC-09 account of a disperser (no key: unencrypted), as the registry would publish it. */
+/** The DC-09 account of a disperser (no key unless given: unencrypted), as the registry would publish it. */
 export async function addDc09Account(
   platform: RunningPlatform,
   account: string,
   home: { serial: string; residentId: string },
+  key: string | null = null,
 ): Promise<void> {
-  const entry = dc09Account(account, { ...home, updatedAt: new Date().toISOString() });
+  const entry = dc09Account(account, { ...home, key, updatedAt: new Date().toISOString() });
   const nc = await connect({ servers: servers.natsUrl });
   try {
     await (await openDc09Accounts(nc, names(platform.namespace))).put(account, JSON.stringify(entry));

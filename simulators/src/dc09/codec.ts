@@ -246,3 +246,21 @@ export function decodeReply(bytes: Uint8Array, key?: Buffer): Reply | undefined 
     ...(at ? { at } : {}),
   };
 }
+
+/**
+ * Reads the reply frames in what a receiver sent so far (`buffer`): each ends at a CR and opens at
+ * the last LF before it; what follows the last CR is kept for the next bytes. A frame that does not
+ * parse is no reply (its sender waits on, and sends again after its timeout).
+ */
+export function readReplies(buffer: Buffer, key?: Buffer): { replies: Reply[]; rest: Buffer } {
+  const replies: Reply[] = [];
+  let rest = buffer;
+  for (let cr = rest.indexOf(0x0d); cr >= 0; cr = rest.indexOf(0x0d)) {
+    const one = rest.subarray(0, cr + 1);
+    rest = rest.subarray(cr + 1);
+    const start = one.indexOf(0x0a);
+    const reply = start < 0 ? undefined : decodeReply(one.subarray(start), key);
+    if (reply) replies.push(reply);
+  }
+  return { replies, rest };
+}

@@ -2,12 +2,12 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import {
   type DialerEvent,
-  decodeReply,
   dialerKey,
   encodeMessage,
   type KeyEncoding,
   type PadStyle,
   type Reply,
+  readReplies,
 } from './codec.ts';
 
 export interface DiallerOptions {
@@ -75,7 +75,7 @@ export class Dc09Dialler {
   readonly #now: () => number;
   #tcp: Socket | undefined;
   #udp: UdpSocket | undefined;
-  #buffer = Buffer.alloc(0);
+  #buffer: Buffer = Buffer.alloc(0);
   #waiting: ((reply: Reply | undefined) => void) | undefined;
   #chain: Promise<unknown> = Promise.resolve();
 
@@ -218,14 +218,8 @@ export class Dc09Dialler {
   }
 
   #frames(chunk: Buffer): void {
-    this.#buffer = Buffer.concat([this.#buffer, chunk]);
-    for (let cr = this.#buffer.indexOf(0x0d); cr >= 0; cr = this.#buffer.indexOf(0x0d)) {
-      const one = this.#buffer.subarray(0, cr + 1);
-      this.#buffer = this.#buffer.subarray(cr + 1);
-      const start = one.indexOf(0x0a);
-      const reply = start < 0 ? undefined : decodeReply(one.subarray(start), this.#key);
-      // An answer that does not parse is no answer: wait on, and resend after the timeout.
-      if (reply) this.#waiting?.(reply);
-    }
+    const { replies, rest } = readReplies(Buffer.concat([this.#buffer, chunk]), this.#key);
+    this.#buffer = rest;
+    for (const reply of replies) this.#waiting?.(reply);
   }
 }

@@ -12,3 +12,4 @@ export {
   timestamp,
 } from './codec.ts';
 export { Dc09Dialler, DialFailedError, type DiallerOptions, type DialResult } from './dialler.ts';
+export { Dc09Panel, type OnFirstSend, type PanelAck, type PanelOptions } from './panel.ts';
