@@ -703,8 +703,8 @@ export class Dc09Gateway {
     // Only once stored: a frame whose store is retried is not yet a copy of anything.
     if (outcome.remember) {
       const reply = outcome.reply === 'DUH' ? 'DUH' : 'ACK';
-      const { key, until, lasting } = outcome.remember;
-      this.#storedFrames.add(key, until, now.getTime(), origin, reply, lasting);
+      const { key, until, lasting, seq } = outcome.remember;
+      this.#storedFrames.add(key, until, now.getTime(), origin, reply, lasting, seq);
     }
     if (outcome.copy) this.#metrics.duplicates.inc();
     if (!once.noted) {

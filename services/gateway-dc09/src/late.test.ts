@@ -82,6 +82,38 @@ describe('a life-critical alarm sent late with its first timestamp', () => {
     expect(again).toMatchObject({ reply: 'ACK', events: [], copy: { origin: 'tcp:127.0.0.1:5000' } });
   });
 
+  it('the same message under another sequence number, stamped the same second, is NAKed, not ACKed as a copy: the panel sends it again stamped anew', async () => {
+    // A panel sends the presses it queued while its line was down one after another, each stamped
+    // as it goes: two presses of one pendant within a second are the same message and the same
+    // stamp under two sequence numbers. ACKed as a copy, the second was never stored.
+    const stored = new StoredFrames();
+    const under = (seq: number, at = NOW) =>
+      encodeDc09Message({
+        type: 'ADM-CID',
+        seq,
+        account: entry.account,
+        events: [PENDANT],
+        at,
+        key: dialerKey(KEY, 'hex'),
+      });
+    const first = await interpretFrame(under(42), ctx({ stored }));
+    expect(first.reply).toBe('ACK');
+    const remember = first.remember as { key: string; until: number; seq: string };
+    stored.add(remember.key, remember.until, NOW.getTime(), 'tcp:127.0.0.1:5000', 'ACK', false, remember.seq);
+    const second = await interpretFrame(under(43), ctx({ stored }));
+    expect(second.reply).toBe('NAK');
+    expect(second.events).toEqual([]);
+    expect(second.refusal?.detail).toMatch(/sequence 0042.*stamped anew/);
+    // Sent again a second later, stamped anew: stored.
+    const later = new Date(NOW.getTime() + 1_000);
+    const resent = await interpretFrame(under(43, later), ctx({ stored, now: later }));
+    expect(resent.reply).toBe('ACK');
+    expect(resent.events.map((e) => e.type)).toContain('pendant.pressed');
+    // The first frame again under its own number is still the copy it was: ACKed, nothing stored.
+    const copy = await interpretFrame(under(42), ctx({ stored }));
+    expect(copy).toMatchObject({ reply: 'ACK', events: [] });
+  });
+
   it('an alarm stored in the window is remembered as long as it could be taken late: replayed later, a copy', async () => {
     const stored = new StoredFrames();
     const sent = frame([PENDANT], 0);

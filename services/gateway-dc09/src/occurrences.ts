@@ -141,6 +141,12 @@ export interface StoredFrame {
   readonly origin: string;
   /** How it was answered: a copy is answered the same (a DUH, the sender must not retry, stays one). */
   readonly reply: 'ACK' | 'DUH';
+  /**
+   * The sequence number it came under (in clear, so it is no part of what an encrypted frame is
+   * known by): the same message under another number is not answered as a copy (the receiver's
+   * `interpretFrame`). Absent for a frame remembered without it.
+   */
+  readonly seq?: string;
 }
 
 /** Frames added between two sweeps of `StoredFrames` for those whose time has passed. */
@@ -206,7 +212,12 @@ export class StoredFrames {
     }
     // No await between this check and the claim: two frames cannot both find the key free.
     const stored = this.#stored(key, now);
-    if (stored !== undefined) return { origin: stored.origin, reply: stored.reply };
+    if (stored !== undefined)
+      return {
+        origin: stored.origin,
+        reply: stored.reply,
+        ...(stored.seq === undefined ? {} : { seq: stored.seq }),
+      };
     let settle = () => {};
     const done = new Promise<void>((resolve) => {
       settle = resolve;
@@ -236,9 +247,10 @@ export class StoredFrames {
     origin: string,
     reply: 'ACK' | 'DUH' = 'ACK',
     lasting = false,
+    seq?: string,
   ): void {
     const frames = lasting ? this.#lasting : this.#remembered;
-    frames.set(key, { until, origin, reply });
+    frames.set(key, { until, origin, reply, ...(seq === undefined ? {} : { seq }) });
     this.release(key);
     if (++this.#adds % SWEEP_EVERY !== 0 && this.size <= this.#max) return;
     for (const held of [this.#remembered, this.#lasting]) {

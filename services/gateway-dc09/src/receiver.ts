@@ -79,6 +79,8 @@ export interface Remember {
   readonly until: number;
   /** Held for as long as it could be taken late, past the window (a life-critical alarm). */
   readonly lasting?: boolean;
+  /** The sequence number it came under (`StoredFrame.seq`). */
+  readonly seq?: string;
 }
 
 export interface Refusal {
@@ -607,6 +609,7 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
         // recording of a zone's panel sent again an hour on would otherwise be taken as a UTC panel's.
         until: latestReading(wall as Date, zone, content.timestamp) + holdMs,
         ...(alarm ? { lasting: true } : {}),
+        seq: envelope.seq,
       }
     : envelope.encrypted
       ? undefined
@@ -615,6 +618,17 @@ async function interpretEnvelope(envelope: Envelope, ctx: InterpretContext): Pro
           until: now.getTime() + ctx.window.behindMs,
         };
   const stored = remember && ctx.stored ? await ctx.stored.claim(remember.key, now.getTime()) : undefined;
+  if (stored && envelope.encrypted && stored.seq !== undefined && stored.seq !== envelope.seq) {
+    // The same encrypted message and stamp under another number: a panel that sends what it queued
+    // one after another, each stamped as it goes, sends two presses of one second so. A copy would
+    // be ACKed and the second press never stored; a recording sent again under another number is
+    // refused all the same. NAKed (nothing stored), the panel sends it again stamped anew.
+    return refuse(
+      'bad-frame',
+      `account ${entry.account} sent this message, stamped ${content.timestamp?.toISOString()}, under sequence ${stored.seq} already; under sequence ${envelope.seq} it is another sending of the same second: NAKed, to be sent again stamped anew`,
+      entry,
+    );
+  }
   if (stored) {
     return {
       // What the sender heard the first time: a DUH (it must not retry) is no ACK the second.
