@@ -118,4 +118,21 @@ describe("the audit trail's line for what a panel says of an alarm after it", ()
     );
     expect(line).toBe('the pendant PND-1 reports the alarm still present (a status report, not a press)');
   });
+
+  it('a still-present report after its case was resolved opens a record that says so, not a press', () => {
+    const line = eventText(
+      step('opened', {
+        type: 'alarm.still-present',
+        priority: 5,
+        deviceSerial: 'PND-1',
+        deviceKind: 'pendant',
+        afterCase: 'case_9',
+        afterState: 'resolved',
+      }),
+    );
+    expect(line).toBe(
+      'opened from alarm.still-present (P5) — pendant PND-1 — the panel still reports the alarm of case case_9, which was resolved',
+    );
+    expect(line).not.toMatch(/pressed again/);
+  });
 });

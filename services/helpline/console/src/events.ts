@@ -80,12 +80,23 @@ const from = (d: EventData): string => {
   return source ? ` — ${source}` : '';
 };
 
+/**
+ * " — pressed again after case … was resolved": a repeat whose case had ended; a panel's report that
+ * the alarm is still present is no press, and says so.
+ */
+const afterText = (d: EventData): string => {
+  const state = String(d.afterState ?? 'closed').replace('_', ' ');
+  return d.type === 'alarm.still-present'
+    ? ` — the panel still reports the alarm of case ${d.afterCase}, which was ${state}`
+    : ` — pressed again after case ${d.afterCase} was ${state}`;
+};
+
 /** One line of the audit trail, in words. */
 export function eventText(e: CaseEvent): string {
   const d = e.data as EventData;
   switch (e.kind) {
     case 'opened':
-      return `opened from ${d.type} (P${d.priority})${from(d)}${d.afterCase ? ` — pressed again after case ${d.afterCase} was ${String(d.afterState ?? 'closed').replace('_', ' ')}` : ''}`;
+      return `opened from ${d.type} (P${d.priority})${from(d)}${d.afterCase ? afterText(d) : ''}`;
     case 'alert-joined': {
       if (d.type === 'alarm.still-present')
         return `the ${deviceText(d)} reports the alarm still present (a status report, not a press)`;
