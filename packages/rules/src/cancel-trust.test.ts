@@ -219,3 +219,48 @@ describe('an honest resident’s cancels still close their presses', () => {
     expect(notes(alerts)).toHaveLength(1);
   });
 });
+
+describe('a cancel whose alarm shares its alert with another device’s press', () => {
+  // A second pendant of the home (a couple's, or a spare) whose login is stolen, and the home unit.
+  const OTHER = { subject: 'PD-2' };
+  const HUB = { devicekind: 'home-unit', subject: 'HU-1' };
+
+  it('does not close the resident’s press that the stolen pendant’s own press joined', () => {
+    const real = press(T('10:00'));
+    const events = [real, press(T('10:00') + 10 * S, OTHER), cancel(T('10:00') + 12 * S, OTHER)];
+    const alerts = run(events, T('10:10'));
+    // Before: the cancel closed its own press, the group's repeat, and so the group's alert.
+    expect(closing(alerts)).toEqual([]);
+    const noted = notes(alerts);
+    expect(noted).toHaveLength(1);
+    expect(noted[0]?.reason).toMatch(
+      /a cancel from PD-2 was not taken: the alarm's alert also holds a press from PD-1, which a cancel from PD-2 does not close/,
+    );
+    expect(noted[0]?.evidence).toContain(real.id);
+  });
+
+  it('does not close the resident’s press that joined the group the stolen pendant’s press opened', () => {
+    const events = [press(T('10:00'), OTHER), press(T('10:00') + 20 * S), cancel(T('10:00') + 50 * S, OTHER)];
+    const alerts = run(events, T('10:10'));
+    expect(closing(alerts)).toEqual([]);
+    expect(notes(alerts)).toHaveLength(1);
+  });
+
+  it('still closes a pendant’s press cancelled on the home unit, and each pendant’s own press and cancel', () => {
+    const hub = run([press(T('10:00')), cancel(T('10:00') + 8 * S, HUB)], T('10:10'));
+    expect(closing(hub)).toHaveLength(1);
+    expect(notes(hub)).toEqual([]);
+    // Two pendants' presses, a group each (the first cancelled before the second was pressed).
+    const own = run(
+      [
+        press(T('10:00')),
+        cancel(T('10:00') + 5 * S),
+        press(T('10:01'), OTHER),
+        cancel(T('10:01') + 5 * S, OTHER),
+      ],
+      T('10:10'),
+    );
+    expect(closing(own)).toHaveLength(2);
+    expect(notes(own)).toEqual([]);
+  });
+});

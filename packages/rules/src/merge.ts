@@ -191,6 +191,23 @@ export function anchorOf(
   return { anchor, known };
 }
 
+/**
+ * The presses of the group `recent[from]` anchors (`anchorOf`), up to `recent[to]`: the anchor and
+ * each press merged into its alert, whichever device pressed.
+ */
+export function groupPresses(
+  g: PressGroups,
+  recent: readonly RecentEvent[],
+  from: number,
+  to: number,
+): RecentEvent[] {
+  const anchor = recent[from] as RecentEvent;
+  const presses = [anchor];
+  for (const [press, anchoredBy] of walk(g, recent, from, to).members)
+    if (anchoredBy === anchor) presses.push(press);
+  return presses;
+}
+
 /** What an arrival out of order changed in the grouping of the presses after it. */
 export interface Regrouping {
   /** Presses that anchor a group now and did not before: their alerts were never raised. */

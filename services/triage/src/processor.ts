@@ -392,8 +392,11 @@ export class EventProcessor {
           eventId: one.eventId,
           deviceSerial: one.deviceSerial,
           orphanCancels: one.orphans,
+          ...(one.otherDevice === undefined ? {} : { otherDevice: one.otherDevice }),
         },
-        'security: a cancel not taken: its device sent cancels with no alarm to cancel',
+        one.otherDevice === undefined
+          ? 'security: a cancel not taken: its device sent cancels with no alarm to cancel'
+          : "security: a cancel not taken: the alarm's alert holds another device's press it may not close",
       );
     }
   }

@@ -91,9 +91,10 @@ function alarmAtSameInstant(recent: readonly RecentEvent[], i: number, pairing: 
 
 /**
  * The note a cancel not taken puts on its alarm's case (`alertId`): of the cancel's type, at the
- * alarm's priority (it joins that case, and never opens a record-only one), saying why. Its id
- * names the alarm's alert, not the cancel: the stream's other cancels within the window of the
- * same alarm raise it again, and ALERTS and the helpline take it once.
+ * alarm's priority (it joins that case, and never opens a record-only one), saying why: its
+ * device's orphans, or `other`, another device's press in the alarm's alert that the cancel may
+ * not close. Its id names the alarm's alert, not the cancel: the stream's other cancels within the
+ * window of the same alarm raise it again, and ALERTS and the helpline take it once.
  */
 export function cancelNotTakenNote(
   rule: CorrelationRule,
@@ -103,12 +104,17 @@ export function cancelNotTakenNote(
   alertId: string,
   orphans: number,
   thresholds: Alert['thresholds'],
+  other?: RecentEvent,
 ): Alert {
+  const why =
+    other === undefined
+      ? `the device sent ${orphans} cancels with no alarm to cancel in the hour before it (a stolen login sends them to close presses it cannot see)`
+      : `the alarm's alert also holds a press from ${other.serial}, which a cancel from ${cancel.serial} does not close (a stolen login presses and cancels to close the presses of the home's other devices that joined its own)`;
   return derivedAlert(rule, out, {
     key: `${alertId}:cancel-not-taken`,
-    evidence: [alarm, cancel],
+    evidence: other === undefined ? [alarm, cancel] : [alarm, cancel, other],
     thresholds: { ...thresholds, orphanCancels: orphans, orphanCancelsWithinS: ORPHANS_WITHIN_MS / 1000 },
-    detail: `a cancel from ${cancel.serial} was not taken: the device sent ${orphans} cancels with no alarm to cancel in the hour before it (a stolen login sends them to close presses it cannot see); the alarm stays for an operator`,
+    detail: `a cancel from ${cancel.serial} was not taken: ${why}; the alarm stays for an operator`,
     decidedAt: Math.max(alarm.at, cancel.at),
     type: cancel.type,
     priority: alarmPriority(out, alarm),

@@ -4,7 +4,7 @@
  */
 import { type Alert, type EventType, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
-import { anchorOf, cancelCloses, groupsOf, mayCancel } from '../merge.ts';
+import { anchorOf, cancelCloses, groupPresses, groupsOf, mayCancel } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
 import { cancelNotTakenNote, ORPHANS_DISTRUSTED, orphanCancels } from './cancel-trust.ts';
@@ -91,7 +91,8 @@ export function closeAlarm(
 /**
  * A cancel paired with an alarm it may close: closed as a false alarm, unless its device sent
  * `ORPHANS_DISTRUSTED` or more cancels with nothing to cancel in the hour before it (`orphans`,
- * see `cancel-trust.ts`). Then the alarm stays for an operator, and a note joins its case saying
+ * see `cancel-trust.ts`), or the alarm's alert also holds a press the cancel may not close
+ * (`otherPress`). Then the alarm stays for an operator, and a note joins its case saying
  * why: one per alarm alert (its id does not name the cancel), however many cancels of the stream
  * follow the press within the window. The shell counts each cancel not taken (`cancelsNotTaken`).
  */
@@ -104,7 +105,8 @@ function cancelAlarm(
   orphans: number,
   thresholds: Alert['thresholds'],
 ) {
-  if (orphans < ORPHANS_DISTRUSTED) {
+  const other = orphans < ORPHANS_DISTRUSTED ? otherPress(out, recent, alarm, cancel) : undefined;
+  if (orphans < ORPHANS_DISTRUSTED && other === undefined) {
     closeAlarm(rule, out, recent, alarm, cancel, 'false-alarm', thresholds);
     return;
   }
@@ -116,10 +118,38 @@ function cancelAlarm(
       eventId: cancel.id,
       deviceSerial: cancel.serial,
       orphans,
+      ...(other === undefined ? {} : { otherDevice: other.serial }),
     });
-    const note = cancelNotTakenNote(rule, out, alarm, cancel, alertId, orphans, thresholds);
+    const note = cancelNotTakenNote(rule, out, alarm, cancel, alertId, orphans, thresholds, other);
     if (!out.alerts.some((raised) => raised.id === note.id)) out.alert(note);
   }
+}
+
+/**
+ * A press in the group of `alarm` (a merging trigger rule's: one alert for the home's presses
+ * within its window, whichever device pressed) that `cancel` may not close itself (`cancelCloses`:
+ * another trigger's). Closing the group's alert would close that press too: a stolen pendant's
+ * login pressing and cancelling its own presses, each pair no orphan, closed the resident's press
+ * on their other pendant (or the home unit's button) that its press had joined, or that had joined
+ * the group its press opened, as a false alarm before an operator saw it.
+ */
+function otherPress(
+  out: Output,
+  recent: readonly RecentEvent[],
+  alarm: RecentEvent,
+  cancel: RecentEvent,
+): RecentEvent | undefined {
+  const i = indexOf(recent, alarm);
+  if (recent[i]?.id !== alarm.id) return undefined;
+  const to = Math.max(i, Math.min(indexOf(recent, cancel), recent.length - 1));
+  for (const rule of out.ruleSet.rules) {
+    if (rule.kind !== 'trigger' || rule.mergeWithinS === undefined || !rule.on.includes(alarm.type)) continue;
+    const g = groupsOf(pressGroups(rule, alarm.testMode, out), alarm);
+    const from = indexOf(recent, anchorOf(g, recent, i).anchor);
+    const other = groupPresses(g, recent, from, to).find((press) => !cancelCloses(cancel, press));
+    if (other) return other;
+  }
+  return undefined;
 }
 
 export function correlationOnEvent(

@@ -51,7 +51,8 @@ export const NONE_SUPPRESSED: readonly SuppressedAlert[] = Object.freeze([]);
 
 /**
  * A cancel that paired with an alarm and did not close it: its device had sent `orphans` cancels
- * with nothing to cancel in the hour before it (see `cancel-trust.ts`). Ids only.
+ * with nothing to cancel in the hour before it (see `cancel-trust.ts`), or the alarm's alert also
+ * holds a press of another device (`otherDevice`) the cancel may not close. Ids only.
  */
 export interface CancelNotTaken {
   readonly ruleId: string;
@@ -62,6 +63,8 @@ export interface CancelNotTaken {
   readonly eventId: string;
   readonly deviceSerial: string;
   readonly orphans: number;
+  /** The serial of another device's press in the alarm's alert, which the cancel may not close. */
+  readonly otherDevice?: string;
 }
 export const NO_CANCELS_REFUSED: readonly CancelNotTaken[] = Object.freeze([]);
 

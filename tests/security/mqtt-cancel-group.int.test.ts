@@ -1,0 +1,139 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type Because, type Case, names } from '@telecare/contracts';
+import { SimulatedDevice } from '@telecare/simulators';
+import { servers, waitFor } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consumersDrained } from '../support/consumers.ts';
+import { addHome } from '../support/homes.ts';
+import { type RunningPlatform, startPlatform } from '../support/platform.ts';
+
+/**
+ * Attack replay: someone holding the login of one of two pendants of a home (a couple's, or a
+ * spare) presses it and cancels it, again and again, a few seconds apart. Each pair is its own
+ * press and its own cancel, so no cancel is an orphan (`cancel-stream.int.test.ts`). But presses
+ * of one home merge into one alert by time, whichever device pressed: the stolen pendant's press
+ * joined the group of the resident's press on the other pendant (or the resident's press joined
+ * the group the stolen one opened), and its cancel closed that group's alert as a false alarm,
+ * the resident's press with it, before an operator saw it. A trigger's cancel closes only its
+ * own device's alarms.
+ */
+
+let platform: RunningPlatform;
+let nc: NatsConnection;
+const devices: SimulatedDevice[] = [];
+const run = `SEC-CGR-${Date.now().toString(36).toUpperCase()}`;
+
+type Detail = Case & { state: string; outcome?: string | null; events: Array<{ kind: string }> };
+
+/** A resident with two pendants: the one they press, and the one whose login is stolen. */
+async function twoPendantHome(suffix: string): Promise<{
+  residentId: string;
+  own: SimulatedDevice;
+  stolen: SimulatedDevice & { serial: string };
+}> {
+  const ownSerial = `${run}-${suffix}A`;
+  const stolenSerial = `${run}-${suffix}B`;
+  const residentId = await addHome(platform, ownSerial, 'pendant');
+  await platform.registryClient.createDevice({
+    serial: stolenSerial,
+    residentId,
+    kind: 'pendant',
+    supervisionIntervalS: 3600,
+  });
+  const connected = async (serial: string) => {
+    const device = new SimulatedDevice({
+      serial,
+      mqttUrl: servers.mqttUrl,
+      namespace: platform.namespace,
+      resendMs: 3_000,
+    });
+    await device.connect();
+    devices.push(device);
+    return device;
+  };
+  const own = await connected(ownSerial);
+  const stolen = Object.assign(await connected(stolenSerial), { serial: stolenSerial });
+  return { residentId, own, stolen };
+}
+
+/** The case of the resident's own press once triage and the helpline have taken everything. */
+async function settledCase(residentId: string): Promise<Detail> {
+  const opened = await waitFor(
+    async () =>
+      (await platform.helplineGet<Case[]>('/api/cases?state=all')).find((c) => c.residentId === residentId),
+    { what: 'the resident’s case', timeoutMs: 60_000 },
+  );
+  const n = names(platform.namespace);
+  await consumersDrained(nc, [n.streams.events, n.streams.alerts], 'consumers to settle', {
+    timeoutMs: 60_000,
+  });
+  return platform.helplineGet<Detail>(`/api/cases/${opened.id}`);
+}
+
+const notesOf = async (caseId: string) =>
+  (await platform.helplineGet<{ alerts: Because[] }>(`/api/cases/${caseId}/alerts`)).alerts.filter((a) =>
+    a.reason.includes('was not taken'),
+  );
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+beforeAll(async () => {
+  platform = await startPlatform('seccancelgroup');
+  nc = await connect({ servers: servers.natsUrl });
+});
+
+afterAll(async () => {
+  for (const device of devices) await device.close();
+  await nc?.close();
+  await platform?.stop();
+});
+
+describe('a stolen pendant’s login pressing and cancelling its own presses', () => {
+  it('does not close the resident’s press on the other pendant that its press joined', {
+    timeout: 180_000,
+  }, async () => {
+    const { residentId, own, stolen } = await twoPendantHome('J');
+    await own.send('pendant.pressed');
+    await pause(1_000);
+    // Within the merge window: joins the resident's group as a repeat.
+    await stolen.send('pendant.pressed');
+    await pause(1_000);
+    await stolen.send('alarm.cancelled');
+    const detail = await settledCase(residentId);
+    // Before: resolved as a false alarm, unseen.
+    expect(['queued', 'offered'], JSON.stringify(detail.events.map((e) => e.kind))).toContain(detail.state);
+    const notes = await notesOf(detail.id);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]?.reason).toContain(`a cancel from ${stolen.serial} was not taken`);
+  });
+
+  it('does not close the resident’s press that joined the group its own press opened', {
+    timeout: 180_000,
+  }, async () => {
+    const { residentId, own, stolen } = await twoPendantHome('O');
+    await stolen.send('pendant.pressed');
+    await pause(1_000);
+    // The resident presses while the stolen press's group is open: a repeat of it.
+    await own.send('pendant.pressed');
+    await pause(1_000);
+    await stolen.send('alarm.cancelled');
+    const detail = await settledCase(residentId);
+    expect(['queued', 'offered'], JSON.stringify(detail.events.map((e) => e.kind))).toContain(detail.state);
+    expect(await notesOf(detail.id)).toHaveLength(1);
+  });
+
+  it('still closes a press of the pendant cancelled on the same pendant', { timeout: 120_000 }, async () => {
+    const { residentId, own } = await twoPendantHome('H');
+    await own.send('pendant.pressed');
+    await pause(1_000);
+    await own.send('alarm.cancelled');
+    const detail = await waitFor(
+      async () => {
+        const d = await settledCase(residentId);
+        return d.state === 'resolved' ? d : undefined;
+      },
+      { what: 'the honest press closed by its cancel', timeoutMs: 60_000 },
+    );
+    expect(detail).toMatchObject({ outcome: 'false-alarm' });
+  });
+});
