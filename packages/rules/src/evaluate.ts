@@ -70,7 +70,8 @@ export interface Evaluation {
   readonly suppressed: readonly SuppressedAlert[];
   /**
    * Cancels that paired with an alarm and did not close it: their device had sent cancels with
-   * nothing to cancel (see `kinds/cancel-trust.ts`). For the shell to count and log; the alarm's
+   * nothing to cancel (see `kinds/cancel-trust.ts`), or the alarm's alert holds another device's
+   * press the cancel may not close. For the shell to count and log; the alarm's
    * case gets a note saying why (an alert of the cancel rule).
    */
   readonly cancelsNotTaken: readonly CancelNotTaken[];

@@ -81,7 +81,7 @@ export function createTriageMetrics(registry: Registry) {
     }),
     cancelsNotTaken: new Counter({
       name: 'triage_cancels_not_taken_total',
-      help: 'Cancels that paired with an alarm and did not close it, because their device had sent cancels with no alarm to cancel within the hour before (a stolen login sending cancels to close presses it cannot see): the alarm is left for an operator, with a note. By rule',
+      help: "Cancels that paired with an alarm and did not close it, because their device had sent cancels with no alarm to cancel within the hour before (a stolen login sending cancels to close presses it cannot see), or the alarm's alert also holds another device's press the cancel may not close: the alarm is left for an operator, with a note. By rule",
       labelNames: ['rule'] as const,
       registers: [registry],
     }),
