@@ -25,10 +25,16 @@ const run = `SEC-CGR-${Date.now().toString(36).toUpperCase()}`;
 
 type Detail = Case & { state: string; outcome?: string | null; events: Array<{ kind: string }> };
 
-/** A resident with two pendants: the one they press, and the one whose login is stolen. */
-async function twoPendantHome(suffix: string): Promise<{
+/**
+ * A resident with a pendant they press, and a second device whose login is stolen: another pendant
+ * (a couple's, or a spare), or the home unit.
+ */
+async function twoPendantHome(
+  suffix: string,
+  stolenKind: 'pendant' | 'home-unit' = 'pendant',
+): Promise<{
   residentId: string;
-  own: SimulatedDevice;
+  own: SimulatedDevice & { serial: string };
   stolen: SimulatedDevice & { serial: string };
 }> {
   const ownSerial = `${run}-${suffix}A`;
@@ -37,7 +43,7 @@ async function twoPendantHome(suffix: string): Promise<{
   await platform.registryClient.createDevice({
     serial: stolenSerial,
     residentId,
-    kind: 'pendant',
+    kind: stolenKind,
     supervisionIntervalS: 3600,
   });
   const connected = async (serial: string) => {
@@ -51,28 +57,56 @@ async function twoPendantHome(suffix: string): Promise<{
     devices.push(device);
     return device;
   };
-  const own = await connected(ownSerial);
+  const own = Object.assign(await connected(ownSerial), { serial: ownSerial });
   const stolen = Object.assign(await connected(stolenSerial), { serial: stolenSerial });
   return { residentId, own, stolen };
 }
 
-/** The case of the resident's own press once triage and the helpline have taken everything. */
-async function settledCase(residentId: string): Promise<Detail> {
+/**
+ * The case of the resident's own press (on `serial`) once triage and the helpline have taken
+ * everything: the login's earlier pairs each opened a case of their own, closed by their cancel.
+ */
+async function settledCase(residentId: string, serial?: string): Promise<Detail> {
+  const n = names(platform.namespace);
   const opened = await waitFor(
-    async () =>
-      (await platform.helplineGet<Case[]>('/api/cases?state=all')).find((c) => c.residentId === residentId),
+    async () => {
+      const cases = (await platform.helplineGet<Case[]>('/api/cases?state=all')).filter(
+        (c) => c.residentId === residentId,
+      );
+      for (const c of cases) {
+        if (serial === undefined) return c;
+        const { alerts } = await platform.helplineGet<{ alerts: Because[] }>(`/api/cases/${c.id}/alerts`);
+        if (alerts.some((a) => a.deviceSerial === serial && a.rule.id === 'trigger.pendant')) return c;
+      }
+      return undefined;
+    },
     { what: 'the resident’s case', timeoutMs: 60_000 },
   );
-  const n = names(platform.namespace);
   await consumersDrained(nc, [n.streams.events, n.streams.alerts], 'consumers to settle', {
     timeoutMs: 60_000,
   });
   return platform.helplineGet<Detail>(`/api/cases/${opened.id}`);
 }
 
-const notesOf = async (caseId: string) =>
-  (await platform.helplineGet<{ alerts: Because[] }>(`/api/cases/${caseId}/alerts`)).alerts.filter((a) =>
-    a.reason.includes('was not taken'),
+/**
+ * The case of the resident's press, which must still be waiting for an operator (before: resolved
+ * as a false alarm, unseen), and the notes of cancels not taken on it.
+ */
+async function stillQueued(residentId: string, serial?: string): Promise<Because[]> {
+  const detail = await settledCase(residentId, serial);
+  expect(['queued', 'offered'], JSON.stringify(detail.events.map((e) => e.kind))).toContain(detail.state);
+  const { alerts } = await platform.helplineGet<{ alerts: Because[] }>(`/api/cases/${detail.id}/alerts`);
+  return alerts.filter((a) => a.reason.includes('was not taken'));
+}
+
+/** The resident's case once a cancel closed it: an honest one still does. */
+const resolvedCase = (residentId: string) =>
+  waitFor(
+    async () => {
+      const d = await settledCase(residentId);
+      return d.state === 'resolved' ? d : undefined;
+    },
+    { what: 'the press closed by its cancel', timeoutMs: 60_000 },
   );
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -99,10 +133,7 @@ describe('a stolen pendant’s login pressing and cancelling its own presses', (
     await stolen.send('pendant.pressed');
     await pause(1_000);
     await stolen.send('alarm.cancelled');
-    const detail = await settledCase(residentId);
-    // Before: resolved as a false alarm, unseen.
-    expect(['queued', 'offered'], JSON.stringify(detail.events.map((e) => e.kind))).toContain(detail.state);
-    const notes = await notesOf(detail.id);
+    const notes = await stillQueued(residentId);
     expect(notes).toHaveLength(1);
     expect(notes[0]?.reason).toContain(`a cancel from ${stolen.serial} was not taken`);
   });
@@ -117,9 +148,7 @@ describe('a stolen pendant’s login pressing and cancelling its own presses', (
     await own.send('pendant.pressed');
     await pause(1_000);
     await stolen.send('alarm.cancelled');
-    const detail = await settledCase(residentId);
-    expect(['queued', 'offered'], JSON.stringify(detail.events.map((e) => e.kind))).toContain(detail.state);
-    expect(await notesOf(detail.id)).toHaveLength(1);
+    expect(await stillQueued(residentId)).toHaveLength(1);
   });
 
   it('still closes a press of the pendant cancelled on the same pendant', { timeout: 120_000 }, async () => {
@@ -127,13 +156,40 @@ describe('a stolen pendant’s login pressing and cancelling its own presses', (
     await own.send('pendant.pressed');
     await pause(1_000);
     await own.send('alarm.cancelled');
-    const detail = await waitFor(
-      async () => {
-        const d = await settledCase(residentId);
-        return d.state === 'resolved' ? d : undefined;
-      },
-      { what: 'the honest press closed by its cancel', timeoutMs: 60_000 },
+    expect(await resolvedCase(residentId)).toMatchObject({ outcome: 'false-alarm' });
+  });
+});
+
+describe('a stolen home unit’s login pressing and cancelling its own presses', () => {
+  it('once it has cancelled two presses of its own in the hour, closes no other device’s press', {
+    timeout: 180_000,
+  }, async () => {
+    const { residentId, own, stolen } = await twoPendantHome('U', 'home-unit');
+    // Its own press and cancel, again and again: each cancel follows a press, so none is an orphan.
+    for (let i = 0; i < 2; i++) {
+      await stolen.send('pendant.pressed');
+      await pause(500);
+      await stolen.send('alarm.cancelled');
+      await pause(500);
+    }
+    await own.send('pendant.pressed');
+    await pause(500);
+    await stolen.send('pendant.pressed');
+    await pause(500);
+    await stolen.send('alarm.cancelled');
+    // Before: the home unit's cancel closed the resident's press with its own, the case unseen.
+    const notes = await stillQueued(residentId, own.serial);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]?.reason).toContain(
+      `a cancel from ${stolen.serial} was not taken: it cancelled 2 alarms of its own in the hour before it, so it no longer closes ${own.serial}'s`,
     );
-    expect(detail).toMatchObject({ outcome: 'false-alarm' });
+  });
+
+  it('still closes a pendant’s press cancelled on the home unit', { timeout: 120_000 }, async () => {
+    const { residentId, own, stolen } = await twoPendantHome('V', 'home-unit');
+    await own.send('pendant.pressed');
+    await pause(1_000);
+    await stolen.send('alarm.cancelled');
+    expect(await resolvedCase(residentId)).toMatchObject({ outcome: 'false-alarm' });
   });
 });

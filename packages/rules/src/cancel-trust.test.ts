@@ -264,3 +264,35 @@ describe('a cancel whose alarm shares its alert with another device’s press', 
     expect(notes(own)).toEqual([]);
   });
 });
+
+describe('a home unit’s cancel, once it has cancelled its own alarms again and again', () => {
+  const HUB = { devicekind: 'home-unit', subject: 'HU-1' };
+  /** The stolen home unit's login: its own press and its cancel, `everyS` apart, from `from`. */
+  const pairs = (from: number, count: number, everyS: number) =>
+    Array.from({ length: count }, (_, k) => [
+      press(from + k * everyS * S, HUB),
+      cancel(from + k * everyS * S + 2 * S, HUB),
+    ]).flat();
+
+  it('closes only its own alarms: the resident’s pendant press stays for an operator', () => {
+    // A pair a minute from 09:30; the resident presses at 10:00:30, between two pairs.
+    const real = press(T('10:00') + 30 * S);
+    const alerts = run(byTime([...pairs(T('09:30'), 40, 60), real]), T('10:20'));
+    // Every pair of its own is closed; the resident's press is not.
+    expect(closing(alerts).some((c) => c.evidence.includes(real.id))).toBe(false);
+    const noted = alerts.filter((a) => a.reason.includes('was not taken') && a.evidence.includes(real.id));
+    expect(noted).toHaveLength(1);
+    expect(noted[0]?.reason).toMatch(
+      /a cancel from HU-1 was not taken: it cancelled \d+ alarms of its own in the hour before it, so it no longer closes PD-1's/,
+    );
+  });
+
+  it('still closes a pendant’s press after one of its own pressed and cancelled in the hour', () => {
+    const real = press(T('10:00'));
+    const alerts = run(
+      byTime([...pairs(T('09:30'), 1, 60), real, cancel(T('10:00') + 5 * S, HUB)]),
+      T('10:20'),
+    );
+    expect(closing(alerts).filter((c) => c.evidence.includes(real.id))).toHaveLength(1);
+  });
+});

@@ -78,6 +78,44 @@ export function orphanCancels(
   return orphans;
 }
 
+/**
+ * How many alarms of `cancel`'s own device, within `ORPHANS_WITHIN_MS` before it (by time, then id),
+ * that device cancelled within the pre-alarm window: its presses it cancelled itself. Not test mode.
+ *
+ * The home unit's cancel button closes any alarm of the home (`cancelCloses`), and a stolen home
+ * unit's login need make no orphans to use it: it presses its own button before each cancel, a
+ * pair a minute, and each cancel closed the presses of the home's pendants made in the minute
+ * before it as false alarms. A resident's home unit cancels its own press by mistake once or twice
+ * an hour, not every minute: from `ORPHANS_DISTRUSTED` such presses in the hour, its cancels close
+ * its own alarms only (the cancel rule's `cancelAlarm`). Read only for a cancel that would close
+ * another device's alarm.
+ */
+export function ownAlarmsCancelled(
+  recent: readonly RecentEvent[],
+  cancel: RecentEvent,
+  pairing: CancelPairing,
+): number {
+  const from = cancel.at - ORPHANS_WITHIN_MS;
+  const alarms: number[] = [];
+  const cancels: number[] = [];
+  for (let i = firstAtOrAfter(recent, from); i < recent.length; i++) {
+    const seen = recent[i] as RecentEvent;
+    if (byTimeThenId(seen, cancel) >= 0) break;
+    if (seen.serial !== cancel.serial || seen.testMode) continue;
+    if (pairing.alarm.includes(seen.type)) alarms.push(seen.at);
+    else if (pairing.cancel.includes(seen.type)) cancels.push(seen.at);
+  }
+  // An alarm is cancelled by the first of the device's cancels at or after it within the window
+  // (one at its very instant included, whichever id sorts first); both lists are sorted.
+  let cancelled = 0;
+  let c = 0;
+  for (const at of alarms) {
+    while (c < cancels.length && (cancels[c] as number) < at) c++;
+    if (c < cancels.length && (cancels[c] as number) - at <= pairing.windowMs) cancelled++;
+  }
+  return cancelled;
+}
+
 /** Whether an alarm sorts after `recent[i]` (a cancel) at its very instant: the rule pairs them. */
 function alarmAtSameInstant(recent: readonly RecentEvent[], i: number, pairing: CancelPairing): boolean {
   const at = (recent[i] as RecentEvent).at;
@@ -105,11 +143,14 @@ export function cancelNotTakenNote(
   orphans: number,
   thresholds: Alert['thresholds'],
   other?: RecentEvent,
+  ownCancelled?: number,
 ): Alert {
   const why =
     other === undefined
       ? `the device sent ${orphans} cancels with no alarm to cancel in the hour before it (a stolen login sends them to close presses it cannot see)`
-      : `the alarm's alert also holds a press from ${other.serial}, which a cancel from ${cancel.serial} does not close (a stolen login presses and cancels to close the presses of the home's other devices that joined its own)`;
+      : ownCancelled !== undefined && ownCancelled >= ORPHANS_DISTRUSTED
+        ? `it cancelled ${ownCancelled} alarms of its own in the hour before it, so it no longer closes ${other.serial}'s (a stolen login presses and cancels to close the presses of the home's other devices)`
+        : `the alarm's alert also holds a press from ${other.serial}, which a cancel from ${cancel.serial} does not close (a stolen login presses and cancels to close the presses of the home's other devices that joined its own)`;
   return derivedAlert(rule, out, {
     key: `${alertId}:cancel-not-taken`,
     evidence: other === undefined ? [alarm, cancel] : [alarm, cancel, other],

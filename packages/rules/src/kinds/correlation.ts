@@ -7,7 +7,7 @@ import { alertId as alertIdFor } from '../ids.ts';
 import { anchorOf, cancelCloses, groupPresses, groupsOf, mayCancel } from '../merge.ts';
 import type { CorrelationRule, RecentEvent, Timer } from '../model.ts';
 import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
-import { cancelNotTakenNote, ORPHANS_DISTRUSTED, orphanCancels } from './cancel-trust.ts';
+import { cancelNotTakenNote, ORPHANS_DISTRUSTED, orphanCancels, ownAlarmsCancelled } from './cancel-trust.ts';
 import { bounceClosing, bounceOpening, inBounce, isDoor, openingsText } from './door.ts';
 import { assertNever, checkDue, derivedAlert, minutes, type Output } from './output.ts';
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
@@ -91,8 +91,10 @@ export function closeAlarm(
 /**
  * A cancel paired with an alarm it may close: closed as a false alarm, unless its device sent
  * `ORPHANS_DISTRUSTED` or more cancels with nothing to cancel in the hour before it (`orphans`,
- * see `cancel-trust.ts`), or the alarm's alert also holds a press the cancel may not close
- * (`otherPress`). Then the alarm stays for an operator, and a note joins its case saying
+ * see `cancel-trust.ts`), or the alarm or its alert holds a press of another device the cancel may
+ * not close (`otherPress`): another trigger's, or any but its own once a home unit has cancelled
+ * `ORPHANS_DISTRUSTED` or more of its own alarms in the hour (`ownAlarmsCancelled`). Then the alarm
+ * stays for an operator, and a note joins its case saying
  * why: one per alarm alert (its id does not name the cancel), however many cancels of the stream
  * follow the press within the window. The shell counts each cancel not taken (`cancelsNotTaken`).
  */
@@ -105,7 +107,18 @@ function cancelAlarm(
   orphans: number,
   thresholds: Alert['thresholds'],
 ) {
-  const other = orphans < ORPHANS_DISTRUSTED ? otherPress(out, recent, alarm, cancel) : undefined;
+  // Counted only when the cancel would close another device's alarm: a home unit's.
+  let ownCancelled: number | undefined;
+  const closes = (press: RecentEvent): boolean => {
+    if (!cancelCloses(cancel, press)) return false;
+    if (press.serial === cancel.serial || rule.pattern.kind !== 'cancel') return true;
+    ownCancelled ??= ownAlarmsCancelled(recent, cancel, {
+      ...rule.pattern,
+      windowMs: cancelWindowS(rule, out) * 1000,
+    });
+    return ownCancelled < ORPHANS_DISTRUSTED;
+  };
+  const other = orphans < ORPHANS_DISTRUSTED ? otherPress(out, recent, alarm, cancel, closes) : undefined;
   if (orphans < ORPHANS_DISTRUSTED && other === undefined) {
     closeAlarm(rule, out, recent, alarm, cancel, 'false-alarm', thresholds);
     return;
@@ -120,15 +133,25 @@ function cancelAlarm(
       orphans,
       ...(other === undefined ? {} : { otherDevice: other.serial }),
     });
-    const note = cancelNotTakenNote(rule, out, alarm, cancel, alertId, orphans, thresholds, other);
+    const note = cancelNotTakenNote(
+      rule,
+      out,
+      alarm,
+      cancel,
+      alertId,
+      orphans,
+      thresholds,
+      other,
+      ownCancelled,
+    );
     if (!out.alerts.some((raised) => raised.id === note.id)) out.alert(note);
   }
 }
 
 /**
- * A press in the group of `alarm` (a merging trigger rule's: one alert for the home's presses
- * within its window, whichever device pressed) that `cancel` may not close itself (`cancelCloses`:
- * another trigger's). Closing the group's alert would close that press too: a stolen pendant's
+ * `alarm`, or a press in its group (a merging trigger rule's: one alert for the home's presses
+ * within its window, whichever device pressed), that the cancel may not close (`closes`: another
+ * trigger's). Closing the group's alert would close that press too: a stolen pendant's
  * login pressing and cancelling its own presses, each pair no orphan, closed the resident's press
  * on their other pendant (or the home unit's button) that its press had joined, or that had joined
  * the group its press opened, as a false alarm before an operator saw it.
@@ -138,7 +161,9 @@ function otherPress(
   recent: readonly RecentEvent[],
   alarm: RecentEvent,
   cancel: RecentEvent,
+  closes: (press: RecentEvent) => boolean,
 ): RecentEvent | undefined {
+  if (!closes(alarm)) return alarm;
   const i = indexOf(recent, alarm);
   if (recent[i]?.id !== alarm.id) return undefined;
   const to = Math.max(i, Math.min(indexOf(recent, cancel), recent.length - 1));
@@ -146,7 +171,7 @@ function otherPress(
     if (rule.kind !== 'trigger' || rule.mergeWithinS === undefined || !rule.on.includes(alarm.type)) continue;
     const g = groupsOf(pressGroups(rule, alarm.testMode, out), alarm);
     const from = indexOf(recent, anchorOf(g, recent, i).anchor);
-    const other = groupPresses(g, recent, from, to).find((press) => !cancelCloses(cancel, press));
+    const other = groupPresses(g, recent, from, to).find((press) => !closes(press));
     if (other) return other;
   }
   return undefined;
