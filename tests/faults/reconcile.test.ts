@@ -231,6 +231,40 @@ describe('reconcile', () => {
     ]);
   });
 
+  it('a restore or cancel that came before the alert it closes is its own record and, once the alert comes, joins its case: no duplicate, no mismatch', () => {
+    // Each priority has its own consumer: the restore (P5) can be committed before its press (P1),
+    // kept as a closed record of its own; the press's commit then closes its case with it
+    // (an `alert-joined` naming the restore in the press's case: the helpline's `closeLate`).
+    const { sent, servers } = consistent();
+    const restore: StoredAlert = {
+      ...alertOf(press(1), 'alt_r', 'restore'),
+      type: 'alarm.restored',
+      closes: { alertId: 'alt_1', outcome: 'restored' },
+    };
+    const late = {
+      ...servers,
+      alerts: [...servers.alerts, restore],
+      caseEvents: [
+        { id: 'cev_r', caseId: 'case_r', kind: 'opened', alertId: 'alt_r' },
+        ...servers.caseEvents,
+        { id: 'cev_3', caseId: 'case_1', kind: 'alert-joined', alertId: 'alt_r' },
+      ],
+      db: {
+        ...servers.db,
+        caseIds: [...servers.db.caseIds, 'case_r'],
+        caseAlerts: [...servers.db.caseAlerts, { alertId: 'alt_r', caseId: 'case_r' }],
+        caseEventIds: [...servers.db.caseEventIds, 'cev_r', 'cev_3'],
+      },
+    };
+    expect(reconcile({ sent }, late).violations).toEqual([]);
+    // Joined to a case other than the one of the alert it closes, it is a mismatch all the same.
+    const astray = {
+      ...late,
+      caseEvents: late.caseEvents.map((e) => (e.id === 'cev_3' ? { ...e, caseId: 'case_2' } : e)),
+    };
+    expect(kinds(reconcile({ sent }, astray))).toEqual(['duplicate-alert', 'stream-db-mismatch']);
+  });
+
   describe('DC-09 presses (named by their panel, stored under the ids the gateway gives)', () => {
     /** A panel's press, ACKed, sent as message `seq`. */
     const panelPress = (seq: number, acked = true): SentEvent => ({

@@ -296,8 +296,10 @@ function findDuplicateAlerts(
     }
   }
   const joined = new Map<string, string>();
+  const closedLate = closedLateBy(alerts, caseOfAlert);
   for (const event of uniqueById(caseEvents)) {
     if (event.alertId === undefined || (event.kind !== 'opened' && event.kind !== 'alert-joined')) continue;
+    if (closedLate(event)) continue;
     const first = joined.get(event.alertId);
     if (first === undefined) joined.set(event.alertId, event.id);
     else {
@@ -310,6 +312,35 @@ function findDuplicateAlerts(
     }
   }
   return duplicates;
+}
+
+/**
+ * Whether a case event is a closing alert (a cancel or restore) joining the case of the alert it
+ * closes, after it was kept as a record of its own: each priority has its own consumer, so it can
+ * be committed before that alert, in a closed case of its own (which holds it in case_alerts), and
+ * the alert's commit then closes its case with it (the helpline's `closeLate`). Only in the case
+ * that holds the alert it closes.
+ */
+function closedLateBy(
+  alerts: readonly StoredAlert[],
+  caseOfAlert: ReadonlyMap<string, string>,
+): (event: StoredCaseEvent) => boolean {
+  const closes = new Map<string, string>();
+  for (const alert of alerts) {
+    const target = (alert.closes as { alertId?: unknown } | undefined)?.alertId;
+    if (typeof target === 'string') closes.set(alert.id, target);
+  }
+  return (event) => {
+    if (event.kind !== 'alert-joined' || event.alertId === undefined) return false;
+    const target = closes.get(event.alertId);
+    const held = caseOfAlert.get(event.alertId);
+    return (
+      target !== undefined &&
+      held !== undefined &&
+      held !== event.caseId &&
+      caseOfAlert.get(target) === event.caseId
+    );
+  };
 }
 
 /** EVENTS → ALERTS → PostgreSQL → CASES: each record on one side has its counterpart on the other. */
@@ -337,10 +368,15 @@ function checkStreamsAgainstDb(
       mismatch(id, 'in case_events but not in CASES nor the outbox');
   }
   const dbCases = new Set(servers.db.caseIds);
+  const closedLate = closedLateBy(alerts, caseOfAlert);
   for (const event of uniqueById(servers.caseEvents)) {
     if (!dbEvents.has(event.id)) mismatch(event.id, 'in CASES but not in case_events');
     if (!dbCases.has(event.caseId)) mismatch(event.caseId, 'a case in CASES but not in cases');
-    if (event.alertId !== undefined && (event.kind === 'opened' || event.kind === 'alert-joined')) {
+    if (
+      event.alertId !== undefined &&
+      (event.kind === 'opened' || event.kind === 'alert-joined') &&
+      !closedLate(event)
+    ) {
       const held = caseOfAlert.get(event.alertId);
       if (held !== event.caseId) {
         mismatch(event.alertId, `CASES puts it in ${event.caseId}, case_alerts in ${held ?? 'none'}`);
