@@ -61,6 +61,25 @@ describe('toTelecareEvent', () => {
     expect(event.partition).toBe(0);
   });
 
+  it("keeps none of the DC-09 gateway's own findings a device writes in its data (a still-present report, a broken pad)", () => {
+    // A pendant login that marks its presses still present would have them shown as status
+    // reports, not presses; those are what the DC-09 gateway read from a panel's frame, never a
+    // device's to say.
+    const event = toTelecareEvent({
+      serial: 'PND-0001',
+      payload: {
+        id: 'press-0002',
+        type: 'pendant.pressed',
+        at: '2026-01-05T07:30:00Z',
+        data: { condition: 'still-present', padBroken: 'a pad', zone: '1' },
+      },
+      device,
+      receivedAt: new Date('2026-01-05T07:30:01Z'),
+      partitions: 8,
+    });
+    expect(event.data).toEqual({ zone: '1' });
+  });
+
   it('dates an event from a device clock too far ahead at its receipt, keeping the device time', () => {
     const receivedAt = new Date('2026-01-05T07:30:00Z');
     const build = (aheadMs: number) =>

@@ -87,6 +87,22 @@ export function toTelecareEvent(input: {
   // Only a life-critical alarm of a type its kind does not report gets this far (any other such
   // type is refused): attributed as what it is, so triage keeps it out of the other devices' presses.
   if (!mayReport(device.kind, payload.type)) event.unexpectedkind = true;
-  event.data = payload.data;
+  event.data = ownData(payload.data);
   return event;
+}
+
+/**
+ * What the DC-09 gateway reads from a panel's frame and writes in an event's data, and triage takes
+ * as fact: a still-present status report (`condition`: shown on a case as no press) and a pad unlike
+ * the panel's (`padBroken`). A device's data may say neither: a pendant login marking its presses
+ * still present would have them shown as status reports.
+ */
+const PANEL_FINDINGS = ['condition', 'padBroken'] as const;
+
+/** The device's data without `PANEL_FINDINGS`: the same object when it has none (most events). */
+function ownData(data: Record<string, unknown>): Record<string, unknown> {
+  if (!PANEL_FINDINGS.some((key) => key in data)) return data;
+  const own = { ...data };
+  for (const key of PANEL_FINDINGS) delete own[key];
+  return own;
 }
