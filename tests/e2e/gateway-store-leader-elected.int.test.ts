@@ -69,9 +69,18 @@ beforeAll(async () => {
       ),
     { what: 'the R3 streams', timeoutMs: 30_000, intervalMs: 250 },
   );
-  const deviceMap = await openDeviceMap(nc, n, { replicas: 3 });
+  // Its R3 buckets too: on a busy machine a bucket's stream may take longer than one request's wait.
+  const deviceMap = await waitFor(() => openDeviceMap(nc, n, { replicas: 3 }).catch(() => undefined), {
+    what: 'the R3 device map',
+    timeoutMs: 30_000,
+    intervalMs: 250,
+  });
   for (const serial of serials) await deviceMap.put(serial, JSON.stringify(mqttDevice(serial)));
-  const dc09Accounts = await openDc09Accounts(nc, n, { replicas: 3 });
+  const dc09Accounts = await waitFor(() => openDc09Accounts(nc, n, { replicas: 3 }).catch(() => undefined), {
+    what: 'the R3 DC-09 accounts',
+    timeoutMs: 30_000,
+    intervalMs: 250,
+  });
   for (const account of accounts) await dc09Accounts.put(account, JSON.stringify(dc09Account(account)));
   const env = { NATS_URL: cluster.urlOf(STAYS), TELECARE_STREAM_REPLICAS: '3' };
   mqttGateway = await startGatewayMqtt(
