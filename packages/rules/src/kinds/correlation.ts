@@ -349,6 +349,7 @@ export function correlationOnTick(
         others.push(seen);
         continue;
       }
+      if (!endsCheck(out, recent, first, seen)) continue;
       return;
     }
   }
@@ -398,6 +399,60 @@ export function correlationOnTick(
       ...(partners.length > 0 ? { priority: shared?.priority } : {}),
     }),
   );
+}
+
+/**
+ * Whether `seen`, an absent type that came after `first`, ends `first`'s check. A cancel (a type
+ * some cancel rule takes) ends it only where it could close `first` (`cancelMayClose`): a second
+ * pendant in the home cancelling its own press ended the check of the resident's fall, and "fall
+ * then no movement" was never raised. Anything else the rule lists (movement, from any device) is
+ * the resident about.
+ */
+function endsCheck(
+  out: Output,
+  recent: readonly RecentEvent[],
+  first: RecentEvent,
+  seen: RecentEvent,
+): boolean {
+  for (const rule of out.ruleSet.rules)
+    if (
+      rule.kind === 'correlation' &&
+      rule.pattern.kind === 'cancel' &&
+      rule.pattern.cancel.includes(seen.type)
+    )
+      return cancelMayClose(out, recent, seen, first);
+  return true;
+}
+
+/**
+ * Whether `cancel` could close `alarm` as the resident's enabled cancel rules close one: it may close
+ * it (`cancelCloses`), and it is taken (cancel-trust.ts: its device sent fewer than
+ * `ORPHANS_DISTRUSTED` orphan cancels, and a home unit closing another device's alarm cancelled
+ * fewer of its own) — whether or not it came within the pre-alarm window.
+ */
+export function cancelMayClose(
+  out: Output,
+  recent: readonly RecentEvent[],
+  cancel: RecentEvent,
+  alarm: RecentEvent,
+): boolean {
+  if (!cancelCloses(cancel, alarm)) return false;
+  for (const rule of out.ruleSet.rules) {
+    const pattern = rule.kind === 'correlation' ? rule.pattern : undefined;
+    if (
+      pattern?.kind !== 'cancel' ||
+      out.settings.disabled.has(rule.id) ||
+      !pattern.alarm.includes(alarm.type) ||
+      !pattern.cancel.includes(cancel.type)
+    )
+      continue;
+    const pairing = { ...pattern, windowMs: cancelWindowS(rule as CorrelationRule, out) * 1000 };
+    if (orphanCancels(recent, cancel, pairing) >= ORPHANS_DISTRUSTED) continue;
+    if (cancel.serial !== alarm.serial && ownAlarmsCancelled(recent, cancel, pairing) >= ORPHANS_DISTRUSTED)
+      continue;
+    return true;
+  }
+  return false;
 }
 
 /** Door reports this close together are one passage through the door. */
