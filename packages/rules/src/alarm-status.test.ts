@@ -56,6 +56,32 @@ function run(
   return { alerts, runner };
 }
 
+/**
+ * A press and what the panel says of it (`after`) stamped the same second, fed in both orders,
+ * until both have sorted first by id: `check` is given each run's alerts.
+ */
+function sameSecond(
+  after: (at: number) => TelecareEvent,
+  check: (alerts: Alert[], pressed: TelecareEvent, said: TelecareEvent, pressFirst: boolean) => void,
+) {
+  const sorts = new Set<boolean>();
+  for (let i = 0; sorts.size < 2 || i < 4; i++) {
+    const pressed = press(T('13:00'));
+    const said = after(T('13:00'));
+    sorts.add(said.id < pressed.id);
+    for (const order of [
+      [pressed, said],
+      [said, pressed],
+    ]) {
+      const { alerts } = run(
+        order.map((event): [TelecareEvent, number] => [event, T('13:00') + S]),
+        T('13:30'),
+      );
+      check(alerts, pressed, said, order[0] === pressed);
+    }
+  }
+}
+
 const byRule = (alerts: readonly Alert[], ruleId: string) =>
   alerts.filter((alert) => alert.rule.id === ruleId);
 const raisedPresses = (alerts: readonly Alert[]) =>
@@ -129,23 +155,10 @@ describe("an alarm's restore reaches the alarm's alert, never as a cancel", () =
   });
 
   it('a restore stamped the same second as its press names it, whichever id sorts first', () => {
-    const sorts = new Set<boolean>();
-    for (let i = 0; sorts.size < 2 || i < 4; i++) {
-      const pressed = press(T('13:00'));
-      const restored = restore(T('13:00'));
-      sorts.add(restored.id < pressed.id);
-      for (const order of [
-        [pressed, restored],
-        [restored, pressed],
-      ]) {
-        const { alerts } = run(
-          order.map((event): [TelecareEvent, number] => [event, T('13:00') + S]),
-          T('13:30'),
-        );
-        const [alarm] = raisedPresses(alerts);
-        expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([alarm?.id]);
-      }
-    }
+    sameSecond(restore, (alerts) => {
+      const [alarm] = raisedPresses(alerts);
+      expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([alarm?.id]);
+    });
   });
 
   it('a restore that arrives before its press (the alarm lane behind) still names the press alert', () => {
@@ -206,11 +219,41 @@ describe('a still-present report (Contact ID Q=6) is never a press', () => {
       T('17:30'),
     );
     expect(raisedPresses(afterCancel.alerts).map((alert) => alert.evidence)).toHaveLength(2);
-    // A press within the window after it merges into its alert as a repeat press.
-    const pressedAfter = run([status, press(T('16:01'))], T('16:30'));
-    expect(repeatPresses(pressedAfter.alerts)).toMatchObject([
-      { repeats: { alertId: raisedPresses(alerts)[0]?.id } },
+    // A press within the window after it anchors the group (the press, never the report), and
+    // the report shows on the press's alert; its own alert stays raised (nothing is unraised).
+    const later = press(T('16:01'));
+    const pressedAfter = run([status, later], T('16:30'));
+    const group = raisedPresses(pressedAfter.alerts).find((alert) => alert.evidence[0] === later.id);
+    expect(repeatPresses(pressedAfter.alerts)).toEqual([]);
+    expect(stillPresentNotes(pressedAfter.alerts)).toMatchObject([
+      { evidence: [status.id], repeats: { alertId: group?.id } },
     ]);
+    expect(stillPresentNotes(pressedAfter.alerts)[0]?.reason).toContain('1 min before the press at 16:01:00');
+  });
+
+  it('stamped the same second as its press, the press anchors the group, whichever id sorts first and whichever arrives first', () => {
+    sameSecond(stillPresent, (alerts, pressed, status, pressFirst) => {
+      const group = raisedPresses(alerts).find((alert) => alert.evidence[0] === pressed.id);
+      expect(group).toBeDefined();
+      expect(repeatPresses(alerts)).toEqual([]);
+      expect(stillPresentNotes(alerts)).toMatchObject([
+        { evidence: [status.id], repeats: { alertId: group?.id } },
+      ]);
+      // In order, the press alone is raised; a report that came first raised the alarm before it.
+      expect(raisedPresses(alerts)).toHaveLength(pressFirst ? 1 : 2);
+    });
+  });
+
+  it('stamped before its press and arriving first, the press still anchors the group; a press after that merges into it', () => {
+    const status = stillPresent(T('12:00'));
+    const pressed = press(T('12:00') + 2 * S);
+    const again = press(T('12:02'));
+    const { alerts } = run([status, pressed, again], T('12:30'));
+    const group = raisedPresses(alerts).find((alert) => alert.evidence[0] === pressed.id);
+    expect(stillPresentNotes(alerts)).toMatchObject([
+      { evidence: [status.id], repeats: { alertId: group?.id } },
+    ]);
+    expect(repeatPresses(alerts)).toMatchObject([{ evidence: [again.id], repeats: { alertId: group?.id } }]);
   });
 
   it('a press arriving after a later status report regroups it: the report stays a record, never a repeat press', () => {

@@ -170,8 +170,10 @@ function otherPress(
   for (const rule of out.ruleSet.rules) {
     if (rule.kind !== 'trigger' || rule.mergeWithinS === undefined || !rule.on.includes(alarm.type)) continue;
     const g = groupsOf(pressGroups(rule, alarm.testMode, out), alarm);
-    const from = indexOf(recent, anchorOf(g, recent, i).anchor);
-    const other = groupPresses(g, recent, from, to).find((press) => !closes(press));
+    const { anchor, start } = anchorOf(g, recent, i);
+    const other = groupPresses(g, recent, start, anchor, Math.max(to, indexOf(recent, anchor))).find(
+      (press) => !closes(press),
+    );
     if (other) return other;
   }
   return undefined;

@@ -74,7 +74,16 @@ export function repeatAlert(
   const after = describeGap(press.at - anchor.at);
   const first = formatHhmmss(anchor.at, out.settings.timeZone);
   if (press.stillPresent)
-    return stillPresentAlert(rule, press, alert, `${after} after the first press at ${first}`, alertId);
+    return stillPresentAlert(
+      rule,
+      press,
+      alert,
+      // A report stamped before the press that anchors its group (`anchorOf`).
+      press.at < anchor.at
+        ? `${describeGap(anchor.at - press.at)} before the press at ${first}`
+        : `${after} after the first press at ${first}`,
+      alertId,
+    );
   return {
     ...alert,
     reason: `${alert.reason}; pressed again ${after} after the first press at ${first}`,
