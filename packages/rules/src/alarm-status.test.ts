@@ -283,3 +283,115 @@ describe('a still-present report (Contact ID Q=6) is never a press', () => {
     expect(decodeStateList(list.elements).state.recent).toEqual(state.recent);
   });
 });
+
+describe("a still-present report of any alarm is a status on the alarm's alert, never a new alarm where it can join one", () => {
+  const FALL = { devicekind: 'fall-detector', subject: 'FD-S1', location: 'bedroom' };
+  const fall = (at: number, extra = {}) => ev('fall.detected', at, { ...FALL, ...extra });
+  const fallStill = (at: number) => fall(at, { data: { zone: '2', condition: 'still-present' } });
+  const raisedOf = (alerts: readonly Alert[], ruleId: string) =>
+    byRule(alerts, ruleId).filter((alert) => alert.priority < 5 && !alert.repeats);
+  const stillLying = (alerts: readonly Alert[]) => byRule(alerts, 'correlation.fall-no-movement');
+
+  it('a fall, then its still-present report: one fall alert with the report on it, one check for no movement', () => {
+    const fell = fall(T('14:00'));
+    const status = fallStill(T('14:00') + 40 * S);
+    const { alerts, runner } = run([fell, status], T('14:01'));
+    const [alarm] = raisedOf(alerts, 'trigger.fall');
+    expect(raisedOf(alerts, 'trigger.fall')).toHaveLength(1);
+    expect(stillPresentNotes(alerts)).toMatchObject([
+      { priority: 5, evidence: [status.id], repeats: { alertId: alarm?.id }, rule: { id: 'trigger.fall' } },
+    ]);
+    expect(stillPresentNotes(alerts)[0]?.reason).toBe(
+      'Panel reports the alarm still present (a status report, not a press): fall detector in bedroom, 40 s after the alarm at 14:00:00 (rule trigger.fall v1)',
+    );
+    // Before: a second P1 fall alert, and a second check that raised a second "fall, then no movement".
+    const later = runner.advance(T('14:30'));
+    expect(stillLying(later)).toMatchObject([{ evidence: [fell.id] }]);
+  });
+
+  it('stamped the same second as the fall, whichever arrives first: one check for no movement', () => {
+    for (const first of ['fall', 'status'] as const) {
+      const fell = fall(T('15:00'));
+      const status = fallStill(T('15:00'));
+      const order = first === 'fall' ? [fell, status] : [status, fell];
+      const { alerts } = run(
+        order.map((event): [TelecareEvent, number] => [event, T('15:00') + S]),
+        T('15:30'),
+      );
+      expect(stillLying(alerts)).toHaveLength(1);
+      if (first === 'fall') expect(raisedOf(alerts, 'trigger.fall')).toHaveLength(1);
+    }
+  });
+
+  it('smoke, heat, CO, gas, a seizure and a pull-cord: the report shows on the alarm, never a second alarm', () => {
+    const devices = [
+      ['smoke.detected', 'smoke-detector', 'trigger.smoke'],
+      ['heat.detected', 'heat-detector', 'trigger.heat'],
+      ['co.detected', 'co-detector', 'trigger.co'],
+      ['gas.detected', 'gas-detector', 'trigger.gas'],
+      ['epilepsy.seizure', 'epilepsy-sensor', 'trigger.epilepsy'],
+      ['pullcord.pulled', 'pullcord', 'trigger.pullcord'],
+    ] as const;
+    for (const [type, devicekind, ruleId] of devices) {
+      const device = { devicekind, subject: `${devicekind}-1`, location: 'kitchen' };
+      const alarm = ev(type, T('16:00'), device);
+      const status = ev(type, T('16:01'), { ...device, data: { zone: '3', condition: 'still-present' } });
+      const { alerts } = run([alarm, status], T('16:30'));
+      const raised = raisedOf(alerts, ruleId);
+      expect(raised, type).toMatchObject([{ priority: 1, evidence: [alarm.id] }]);
+      expect(stillPresentNotes(alerts), type).toMatchObject([
+        { evidence: [status.id], repeats: { alertId: raised[0]?.id } },
+      ]);
+    }
+  });
+
+  it('reports alone: the first raises the alarm, saying so; the next ones, each within 5 min of the one before, show on it', () => {
+    const reports = [0, 4, 8].map((m) => fallStill(T('17:00') + m * 60 * S));
+    const { alerts } = run(reports, T('17:30'));
+    const raised = raisedOf(alerts, 'trigger.fall');
+    expect(raised).toMatchObject([{ priority: 1, evidence: [reports[0]?.id] }]);
+    expect(raised[0]?.reason).toContain('reported by the panel as still present');
+    expect(stillPresentNotes(alerts).map((note) => note.repeats?.alertId)).toEqual([
+      raised[0]?.id,
+      raised[0]?.id,
+    ]);
+    expect(stillLying(alerts)).toHaveLength(1);
+  });
+
+  it('after the alarm was restored, cancelled, or more than 5 min of silence, a report raises the alarm again', () => {
+    const device = { devicekind: 'smoke-detector', subject: 'SD-S1', location: 'kitchen' };
+    const smoke = (at: number, extra = {}) => ev('smoke.detected', at, { ...device, ...extra });
+    const smokeStill = (at: number) => smoke(at, { data: { zone: '4', condition: 'still-present' } });
+    const restored = run(
+      [smoke(T('18:00')), ev('smoke.restored', T('18:01'), device), smokeStill(T('18:02'))],
+      T('18:30'),
+    );
+    expect(raisedOf(restored.alerts, 'trigger.smoke')).toHaveLength(2);
+    const silence = run([smoke(T('19:00')), smokeStill(T('19:06'))], T('19:30'));
+    expect(raisedOf(silence.alerts, 'trigger.smoke')).toHaveLength(2);
+    const cancelled = run(
+      [fall(T('20:00')), cancel(T('20:00') + 10 * S, FALL), fallStill(T('20:01'))],
+      T('20:30'),
+    );
+    expect(raisedOf(cancelled.alerts, 'trigger.fall')).toHaveLength(2);
+  });
+
+  it("a cancel after the fall and its report closes the fall's alert once, and no alert that was never raised", () => {
+    const fell = fall(T('21:00'));
+    const { alerts } = run(
+      [fell, fallStill(T('21:00') + 5 * S), cancel(T('21:00') + 10 * S, FALL)],
+      T('21:30'),
+    );
+    const [alarm] = raisedOf(alerts, 'trigger.fall');
+    expect(cancels(alerts).map((alert) => alert.closes)).toEqual([
+      { alertId: alarm?.id, outcome: 'false-alarm' },
+    ]);
+    // A restore of the report's zone names the fall's alert too.
+    const restoredAfter = run(
+      [fall(T('22:00')), fallStill(T('22:00') + 5 * S), restore(T('22:00') + 9 * S, FALL)],
+      T('22:30'),
+    );
+    const [fallAlert] = raisedOf(restoredAfter.alerts, 'trigger.fall');
+    expect(restores(restoredAfter.alerts).map((alert) => alert.closes?.alertId)).toEqual([fallAlert?.id]);
+  });
+});

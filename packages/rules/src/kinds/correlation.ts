@@ -13,7 +13,7 @@ import { assertNever, checkDue, derivedAlert, minutes, type Output } from './out
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 import { reportsCounts, reportsText } from './shared.ts';
-import { groupAlertId, overLimit, pressGroups } from './trigger.ts';
+import { groupAlertId, overLimit, pressGroups, reportHead } from './trigger.ts';
 
 export function cancelWindowS(rule: CorrelationRule, out: Output): number {
   const pattern = rule.pattern;
@@ -43,7 +43,9 @@ export function alarmAlertIds(
       continue;
     }
     if (rule.mergeWithinS === undefined) {
-      ids.push(alertIdFor(rule.id, out.residentId, alarm.id));
+      // A status report shown on an alarm's alert (`reportHead`) stands as that alert does.
+      const head = alarm.stillPresent ? reportHead(out, recent, alarm) : undefined;
+      ids.push(alertIdFor(rule.id, out.residentId, (head ?? alarm).id));
       continue;
     }
     const i = indexOf(recent, alarm);
@@ -190,7 +192,12 @@ export function correlationOnEvent(
   const pattern = rule.pattern;
   switch (pattern.kind) {
     case 'then-absent':
-      if (pattern.first.includes(entry.type) && (!pattern.atNight || atNight(entry.at, out.settings))) {
+      // A status report shown on its alarm's alert (`reportHead`) is no new first: the alarm has its check.
+      if (
+        pattern.first.includes(entry.type) &&
+        (!pattern.atNight || atNight(entry.at, out.settings)) &&
+        !(entry.stillPresent && reportHead(out, recent, entry))
+      ) {
         const withinS = out.settings.thresholds[rule.id]?.withinS ?? pattern.withinS;
         out.setTimer(rule, entry.at + withinS * 1000, { id: `${rule.id}:${entry.id}`, eventId: entry.id });
       }
@@ -330,6 +337,8 @@ export function correlationOnTick(
   const at = findEvent(recent, timer.eventId, timer.checkAt - windowS * 1000);
   if (at < 0) return;
   const first = recent[at] as RecentEvent;
+  // Its alarm came at its very instant after it was read: that alarm's own check decides.
+  if (first.stillPresent && reportHead(out, recent, first)) return;
   const bounceMs = (pattern.doorBounceS ?? 0) * 1000;
   // The closing of a bounce is no passage: nobody went through the door.
   if (bounceClosing(recent, at, bounceMs)) return;
