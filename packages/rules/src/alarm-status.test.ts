@@ -115,6 +115,31 @@ describe("an alarm's restore reaches the alarm's alert, never as a cancel", () =
     expect(alerts.filter((alert) => alert.closes?.outcome === 'false-alarm')).toEqual([]);
   });
 
+  it("the restore's line on the case says the panel's code it came as; one without a code says none", () => {
+    const pressed = press(T('14:01'), { sourcecode: 'CID 1101' });
+    const restored = restore(T('14:02'), { sourcecode: 'CID 3101' });
+    const { alerts } = run([pressed, restored], T('14:30'));
+    expect(restores(alerts)[0]?.reason).toBe(
+      'Alarm restore: alarm button back to normal (not a cancel) at 14:02, sent as CID 3101 (pendant in hall); the alarm stands until an operator answers it (rule correlation.alarm-restore v1)',
+    );
+    const smokeDevice = { devicekind: 'smoke-detector', subject: 'SD-C1', location: 'kitchen' };
+    const smoke = run(
+      [
+        ev('smoke.detected', T('15:00'), { ...smokeDevice, sourcecode: 'SIA FA' }),
+        ev('smoke.restored', T('15:05'), { ...smokeDevice, sourcecode: 'SIA FH' }),
+      ],
+      T('15:30'),
+    );
+    expect(byRule(smoke.alerts, 'correlation.restore')[0]?.reason).toContain(
+      'smoke cleared at 15:05, sent as SIA FH',
+    );
+    const cancelled = run(
+      [press(T('16:00')), cancel(T('16:00') + 5 * S, { sourcecode: 'CID 1406' })],
+      T('16:30'),
+    );
+    expect(cancels(cancelled.alerts)[0]?.reason).toContain('recorded as a false alarm, sent as CID 1406');
+  });
+
   it('press, restore 2 s later, cancel 10 s later: the cancel still closes the press as a false alarm', () => {
     const pressed = press(T('14:00'));
     const { alerts } = run([pressed, restore(T('14:00') + 2 * S), cancel(T('14:00') + 10 * S)], T('14:30'));

@@ -77,10 +77,11 @@ export function closeAlarm(
         key,
         evidence: [alarm, closing],
         thresholds,
-        detail:
+        detail: `${
           outcome === 'false-alarm'
             ? `cancelled by the resident ${Math.round((closing.at - alarm.at) / 1000)} s after the alarm: recorded as a false alarm`
-            : `${TAXONOMY[closing.type].description.toLowerCase()} at ${formatHhmm(closing.at, out.settings.timeZone)}`,
+            : `${TAXONOMY[closing.type].description.toLowerCase()} at ${formatHhmm(closing.at, out.settings.timeZone)}`
+        }${closing.sourceCode === undefined ? '' : `, sent as ${closing.sourceCode}`}`,
         decidedAt: Math.max(alarm.at, closing.at),
         type: closing.type,
         priority: 5,
