@@ -1,4 +1,5 @@
 import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
 import { RulesRunner } from './runner.ts';
@@ -296,6 +297,46 @@ describe('a still-present report (Contact ID Q=6) is never a press', () => {
     expect(stillPresentNotes(alerts)).toMatchObject([
       { evidence: [status.id], repeats: { alertId: group?.id } },
     ]);
+  });
+
+  it('whatever their stamps (to the second, from 3 s before the press) and arrival order, the press anchors the group and no report is a press', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -3, max: 120 }), { minLength: 1, maxLength: 4 }),
+        fc.nat(),
+        (offsets, at) => {
+          const pressed = press(T('11:00'));
+          const reports = offsets.map((s) => stillPresent(T('11:00') + s * S));
+          const events = [pressed, ...reports];
+          // The press arrives at any place among the reports, each a second after the latest stamp.
+          const order = [...reports];
+          order.splice(at % (reports.length + 1), 0, pressed);
+          const { alerts } = run(
+            order.map((event): [TelecareEvent, number] => [
+              event,
+              T('11:02') + (events.indexOf(event) + 1) * S,
+            ]),
+            T('11:30'),
+          );
+          const group = raisedPresses(alerts).find((alert) => alert.evidence[0] === pressed.id);
+          expect(group).toBeDefined();
+          expect(repeatPresses(alerts)).toEqual([]);
+          // Reports that came before the press raised the alarm (nothing is unraised): their own
+          // alerts, or the press's, are the only ones a report shows on.
+          const raisedByReports = raisedPresses(alerts).filter((alert) => alert !== group);
+          const before = new Set(order.slice(0, order.indexOf(pressed)).map((event) => event.id));
+          for (const alert of raisedByReports) expect(before.has(alert.evidence[0] as string)).toBe(true);
+          const shownOn = new Set([group?.id, ...raisedByReports.map((alert) => alert.id)]);
+          for (const note of stillPresentNotes(alerts)) expect(shownOn.has(note.repeats?.alertId)).toBe(true);
+          // In order (the press first), every report shows on the press's alert.
+          if (order[0] === pressed)
+            expect(new Set(stillPresentNotes(alerts).map((note) => note.repeats?.alertId))).toEqual(
+              new Set([group?.id]),
+            );
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('the state keeps which remembered presses were status reports, stored and read back', () => {
