@@ -333,7 +333,11 @@ describe('order, duplicates and redelivery never change what is raised', () => {
         const { alerts, runner } = inOrder(events);
         const again = events[pick % events.length] as TelecareEvent;
         expect(runner.event(again, END)).toEqual([]);
-        expect(ids(alerts).size).toBe(alerts.length);
+        // A cancel not taken raises its alarm's one note again for each later cancel of the stream
+        // within the window (its id names the alarm: ALERTS and the helpline take it once); every
+        // other alert is raised once.
+        const once = alerts.filter((alert) => alert.thresholds.orphanCancels === undefined);
+        expect(ids(once).size).toBe(once.length);
       }),
       { numRuns: Number(process.env.PROP_X ?? 1) * 100 },
     );
