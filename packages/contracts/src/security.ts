@@ -39,6 +39,14 @@ export const SECURITY_EVENT_KINDS = [
    * pull-cord pull from a pendant's login), stored as `unexpectedkind`.
    */
   'device-kind-unexpected',
+  /**
+   * triage: a cancel that paired with an alarm and was not taken (the alarm left for an operator):
+   * its device had sent cancels with nothing to cancel in the hour before (`orphanCancels`, a stolen
+   * login sending cancels blind), or the alarm's alert holds another device's press it may not close
+   * (`otherDevice`). One per alert and cancel; detail: `serial`, `residentId`, `alertId`, `eventId`
+   * (the cancel), `ruleId`, `orphanCancels`, `otherDevice`.
+   */
+  'cancel-not-taken',
 ] as const;
 export const SecurityEventKind = z.enum(SECURITY_EVENT_KINDS);
 export type SecurityEventKind = z.infer<typeof SecurityEventKind>;
