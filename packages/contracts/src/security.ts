@@ -53,16 +53,18 @@ export type SecurityEventKind = z.infer<typeof SecurityEventKind>;
 
 /**
  * A security event as published on `<namespace>.security.events`, stored by the SECURITY stream
- * (bounded by age and size). The gateways publish theirs to the stream with a `Nats-Msg-Id` of
- * their own (`sec_…`), and the helpline stores each once, whichever of its instances reads it, in
+ * (bounded by age and size). The gateways and triage publish theirs to the stream with a
+ * `Nats-Msg-Id` of their own (`sec_…`; triage's made from the alert and the cancel,
+ * `securityEventIdFor`), and the helpline stores each once, whichever of its instances reads it, in
  * PostgreSQL behind `GET /api/security-events`; the helpline's own events are stored as raised and
  * published after. Other services and supervisors' tools can follow misuse as it happens. Ids
- * only, no names.
+ * only, no names. A helpline that does not know a kind dead-letters that event and stores the
+ * others: a new kind needs the helpline upgraded before the service that raises it.
  */
 export const SecurityEvent = z.object({
   /**
-   * The helpline's stored record's id, or null: a gateway's event (the helpline stores it from the
-   * stream) or one the helpline could not store (the event still stands).
+   * The helpline's stored record's id, or null: another service's event (the helpline stores it
+   * from the stream) or one the helpline could not store (the event still stands).
    */
   id: z.string().nullable(),
   at: z.iso.datetime({ offset: true }),
