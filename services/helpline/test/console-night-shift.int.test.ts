@@ -150,7 +150,14 @@ async function onScreen(page: Page) {
     narrowed: document.getElementById('shown')?.textContent ?? '',
     overview: [...document.querySelectorAll('#overview-queue tr')].map((tr) => tr.textContent),
     backAgain: window.__backAgain ?? [],
-  })`) as Promise<{ rows: DbCase[]; narrowed: string; overview: string[]; backAgain: string[] }>;
+    accepting: document.querySelector('#detail #accept')?.closest('[data-case-id]')?.dataset.caseId ?? null,
+  })`) as Promise<{
+    rows: DbCase[];
+    narrowed: string;
+    overview: string[];
+    backAgain: string[];
+    accepting: string | null;
+  }>;
 }
 
 /** The supervisor's queue table as the database says it should read. */
@@ -180,7 +187,14 @@ async function checkConsoles(): Promise<void> {
         const seen = await onScreen(p.page);
         if (seen.narrowed) continue;
         if (JSON.stringify(seen.rows) !== want) {
-          last = `${p.id}'s queue: ${JSON.stringify(seen.rows.filter((r) => !db.some((d) => JSON.stringify(d) === JSON.stringify(r))))} not as the database has them (${JSON.stringify(db.filter((d) => !seen.rows.some((r) => JSON.stringify(d) === JSON.stringify(r))))})`;
+          const missing = db.filter((d) => !seen.rows.some((r) => JSON.stringify(d) === JSON.stringify(r)));
+          const extra = seen.rows.filter((r) => !db.some((d) => JSON.stringify(d) === JSON.stringify(r)));
+          last = `${p.id}'s queue: ${missing.length || extra.length ? `shows ${JSON.stringify(extra)}, not ${JSON.stringify(missing)}` : 'not in the order of the database'}`;
+          return undefined;
+        }
+        // Nothing accepted (or over) offers an Accept button on a case view.
+        if (seen.accepting && !all.some((c) => c.id === seen.accepting && c.state !== 'accepted')) {
+          last = `${p.id}'s case view offers to accept ${seen.accepting}, which is not waiting`;
           return undefined;
         }
         if (p === people.sue) {
