@@ -53,6 +53,33 @@ async function stillQueued(resident: string, what: string): Promise<Because[]> {
   return (await alertsOf(opened.id)).filter((a) => a.reason.includes('was not taken'));
 }
 
+interface Listed {
+  service: string;
+  kind: string;
+  userId: string | null;
+  caseId: string | null;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * The `cancel-not-taken` security events of `device` in the helpline's list, once `count` are
+ * there and SECURITY is read to its end (so a further one would be listed too).
+ */
+async function cancelsNotTakenOf(device: string, count: number): Promise<Listed[]> {
+  const listed = async () =>
+    (await platform.helplineGet<{ events: Listed[] }>('/api/security-events?limit=200')).events.filter(
+      (e) => e.kind === 'cancel-not-taken' && e.detail.serial === device,
+    );
+  await waitFor(async () => ((await listed()).length >= count ? true : undefined), {
+    what: `${count} cancel-not-taken security events of ${device}`,
+    timeoutMs: 60_000,
+  });
+  await consumersDrained(nc, [names(platform.namespace).streams.security], 'the helpline to read SECURITY', {
+    timeoutMs: 60_000,
+  });
+  return listed();
+}
+
 /** The resident's case once its cancel has closed it. */
 const resolved = (resident: string, what: string) =>
   waitFor(
@@ -105,6 +132,29 @@ describe('a pendant’s login sending cancels with nothing to cancel', () => {
     const metrics = await (await fetch(`${platform.triage.url}/metrics`)).text();
     const counted = metrics.match(/^triage_cancels_not_taken_total\{[^}]*\} (\d+)$/m);
     expect(Number(counted?.[1])).toBe(3);
+
+    // And raised on SECURITY for a supervisor: one per cancel not taken, with ids only.
+    const opened = await caseOf(residentId, 'the resident’s press');
+    const press = (await alertsOf(opened.id)).find((a) => a.rule.id === 'trigger.pendant');
+    const raised = await cancelsNotTakenOf(serial, 3);
+    expect(raised).toHaveLength(3);
+    for (const event of raised) {
+      expect(event).toMatchObject({
+        service: 'triage',
+        userId: null,
+        detail: {
+          serial,
+          residentId,
+          alertId: press?.alertId,
+          ruleId: 'correlation.pre-alarm-cancel',
+          orphanCancels: 3,
+        },
+      });
+      expect(event.detail.eventId).toMatch(/^evt_/);
+      expect(event.detail).not.toHaveProperty('otherDevice');
+      expect(JSON.stringify(event)).not.toContain('Test Resident');
+    }
+    expect(new Set(raised.map((e) => e.detail.eventId)).size).toBe(3);
   });
 
   it('still closes an honest press and its cancel, seconds apart', { timeout: 120_000 }, async () => {
@@ -147,6 +197,9 @@ describe('a DC-09 panel’s key sending cancels with nothing to cancel', () => {
     expect((await panel.sendSia([CANCEL])).reply).toBe('ACK');
     const notes = await stillQueued(attacked, 'the panel’s press');
     expect(notes).toHaveLength(1);
+    const raised = await cancelsNotTakenOf(`${serial}-C5A1`, 1);
+    expect(raised).toHaveLength(1);
+    expect(raised[0]?.detail).toMatchObject({ residentId: attacked, orphanCancels: 2 });
   });
 
   it('still closes a press the panel’s cancel follows', { timeout: 120_000 }, async () => {

@@ -109,6 +109,29 @@ const resolvedCase = (residentId: string) =>
     { what: 'the press closed by its cancel', timeoutMs: 60_000 },
   );
 
+/**
+ * The `cancel-not-taken` security events of `serial` in the helpline's list, once there and
+ * SECURITY is read to its end (so a further one would be listed too).
+ */
+async function cancelsNotTakenOf(
+  serial: string,
+): Promise<Array<{ service: string; detail: Record<string, unknown> }>> {
+  const listed = async () =>
+    (
+      await platform.helplineGet<{
+        events: Array<{ service: string; kind: string; detail: Record<string, unknown> }>;
+      }>('/api/security-events?limit=200')
+    ).events.filter((e) => e.kind === 'cancel-not-taken' && e.detail.serial === serial);
+  await waitFor(async () => ((await listed()).length > 0 ? true : undefined), {
+    what: `the cancel-not-taken security event of ${serial}`,
+    timeoutMs: 60_000,
+  });
+  await consumersDrained(nc, [names(platform.namespace).streams.security], 'the helpline to read SECURITY', {
+    timeoutMs: 60_000,
+  });
+  return listed();
+}
+
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 beforeAll(async () => {
@@ -136,6 +159,13 @@ describe('a stolen pendant’s login pressing and cancelling its own presses', (
     const notes = await stillQueued(residentId);
     expect(notes).toHaveLength(1);
     expect(notes[0]?.reason).toContain(`a cancel from ${stolen.serial} was not taken`);
+    // A supervisor sees it: the stolen login's cancel, and the other device's press it may not close.
+    const raised = await cancelsNotTakenOf(stolen.serial);
+    expect(raised).toHaveLength(1);
+    expect(raised[0]).toMatchObject({
+      service: 'triage',
+      detail: { residentId, otherDevice: own.serial, orphanCancels: 0 },
+    });
   });
 
   it('does not close the resident’s press that joined the group its own press opened', {

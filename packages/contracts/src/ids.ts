@@ -45,6 +45,15 @@ export function alertIdFor(ruleId: string, residentId: string, evidenceKey: stri
   return `alt_${hash([ruleId, residentId, evidenceKey])}`;
 }
 
+/**
+ * A security event's `Nats-Msg-Id` (`sec_…`, as the outbox's random ones) when what raised it names
+ * one occurrence (`kind` and the ids it is about): raised again for the same (an event redelivered
+ * after its alerts were stored), it is the same id, so SECURITY and the helpline keep it once.
+ */
+export function securityEventIdFor(kind: string, ...parts: readonly string[]): string {
+  return `sec_${hash([kind, ...parts])}`;
+}
+
 /** A new random id, time-ordered for readable sorting: `res_lq2k3j4h5g6f7d8s9a0`. */
 export function newId(kind: IdKind, now: number = Date.now()): string {
   return `${kind}_${now.toString(36).padStart(9, '0')}${crypto.randomBytes(8).toString('hex')}`;

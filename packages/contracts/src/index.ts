@@ -96,7 +96,15 @@ export {
   TRIAGE_ROUTES,
   type TriageRoutes,
 } from './http/triage.ts';
-export { alertIdFor, eventIdFor, eventIdOfKey, type IdKind, idPattern, newId } from './ids.ts';
+export {
+  alertIdFor,
+  eventIdFor,
+  eventIdOfKey,
+  type IdKind,
+  idPattern,
+  newId,
+  securityEventIdFor,
+} from './ids.ts';
 export {
   DEFAULT_NAMESPACE,
   type DeviceTopics,

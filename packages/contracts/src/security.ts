@@ -39,22 +39,32 @@ export const SECURITY_EVENT_KINDS = [
    * pull-cord pull from a pendant's login), stored as `unexpectedkind`.
    */
   'device-kind-unexpected',
+  /**
+   * triage: a cancel that paired with an alarm and was not taken (the alarm left for an operator):
+   * its device had sent cancels with nothing to cancel in the hour before (`orphanCancels`, a stolen
+   * login sending cancels blind), or the alarm's alert holds another device's press it may not close
+   * (`otherDevice`). One per alert and cancel; detail: `serial`, `residentId`, `alertId`, `eventId`
+   * (the cancel), `ruleId`, `orphanCancels`, `otherDevice`.
+   */
+  'cancel-not-taken',
 ] as const;
 export const SecurityEventKind = z.enum(SECURITY_EVENT_KINDS);
 export type SecurityEventKind = z.infer<typeof SecurityEventKind>;
 
 /**
  * A security event as published on `<namespace>.security.events`, stored by the SECURITY stream
- * (bounded by age and size). The gateways publish theirs to the stream with a `Nats-Msg-Id` of
- * their own (`sec_…`), and the helpline stores each once, whichever of its instances reads it, in
+ * (bounded by age and size). The gateways and triage publish theirs to the stream with a
+ * `Nats-Msg-Id` of their own (`sec_…`; triage's made from the alert and the cancel,
+ * `securityEventIdFor`), and the helpline stores each once, whichever of its instances reads it, in
  * PostgreSQL behind `GET /api/security-events`; the helpline's own events are stored as raised and
  * published after. Other services and supervisors' tools can follow misuse as it happens. Ids
- * only, no names.
+ * only, no names. A helpline that does not know a kind dead-letters that event and stores the
+ * others: a new kind needs the helpline upgraded before the service that raises it.
  */
 export const SecurityEvent = z.object({
   /**
-   * The helpline's stored record's id, or null: a gateway's event (the helpline stores it from the
-   * stream) or one the helpline could not store (the event still stands).
+   * The helpline's stored record's id, or null: another service's event (the helpline stores it
+   * from the stream) or one the helpline could not store (the event still stands).
    */
   id: z.string().nullable(),
   at: z.iso.datetime({ offset: true }),

@@ -131,6 +131,20 @@ describe('SecurityEventOutbox', () => {
     expect(mostInFlight()).toBe(1);
   });
 
+  it('sends an event under the id it was raised with, when given one', async () => {
+    const { send, tries } = manualSend();
+    const outbox = new SecurityEventOutbox(send, createLogger('t', 'silent'), { retry: fast });
+    outbox.raise(event(0), 'sec_0123456789abcdef0123456789abcdef');
+    outbox.raise(event(1));
+    await until(() => tries.length === 1);
+    tries[0]?.resolve();
+    await until(() => tries.length === 2);
+    tries[1]?.resolve();
+    await until(() => outbox.held === 0);
+    expect(tries[0]?.event.msgID).toBe('sec_0123456789abcdef0123456789abcdef');
+    expect(tries[1]?.event.msgID).toMatch(/^sec_[0-9a-f]{32}$/);
+  });
+
   it('waits longer after each failed try, up to the cap', async () => {
     const at: number[] = [];
     let failures = 5;

@@ -202,15 +202,17 @@ export class SecurityEventOutbox {
    * its file). Resolves once the event is on disk (its line synced, off the event loop, with the
    * others raised in the same turn; at once without a state folder, or if it could not be
    * written): a caller whose answer must not go before the event is kept awaits it. Never rejects.
-   * Throws for an event that is not a `SecurityEvent` (nothing is held then).
+   * Throws for an event that is not a `SecurityEvent` (nothing is held then). Given a `msgID`
+   * (`securityEventIdFor`: one occurrence's), it is the event's `Nats-Msg-Id`, so the same event
+   * raised again is stored once; otherwise a random one.
    */
-  readonly raise = (event: SecurityEvent): Promise<void> => {
+  readonly raise = (event: SecurityEvent, msgID?: string): Promise<void> => {
     const parsed = SecurityEvent.parse(event);
     const held: HeldSecurityEvent = {
       kind: parsed.kind,
       at: parsed.at,
       body: JSON.stringify(parsed),
-      msgID: `sec_${randomUUID().replaceAll('-', '')}`,
+      msgID: msgID ?? `sec_${randomUUID().replaceAll('-', '')}`,
     };
     if (this.#stopped) {
       this.#drop(held, 'stopped', 'security event raised after the service stopped: not stored');

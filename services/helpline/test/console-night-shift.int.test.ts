@@ -1,7 +1,8 @@
 import type { Alert } from '@telecare/contracts';
-import { waitFor } from '@telecare/testkit';
+import { servers, waitFor } from '@telecare/testkit';
+import pg from 'pg';
 import type { Browser, Dialog, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 import { readSse } from './sse.ts';
 
@@ -10,7 +11,10 @@ import { readSse } from './sse.ts';
 // resident pressing again while their case is open, a case held for a call-back, a reload with a
 // note half typed, an operator going on a break, and the morning's operator signing in. Each step
 // asserts what would fail a person on the night. No registry is started: rows show resident ids,
-// which the test finds them by.
+// which the test finds them by. After every step an outside checker compares each console signed
+// in with the database: the same open cases, in the same order (priority, then wait), each in the
+// state the database has (nothing accepted by one shows as waiting on another), the supervisor's
+// counts as the database counts them, and no open case ever gone from a queue and back.
 const NOISE = 36;
 const STORM = 10;
 /** How soon a change of the queue must show on every console. */
@@ -27,7 +31,11 @@ interface Person {
 }
 const people: Record<'ann' | 'ben' | 'cat' | 'sue', Person> = {} as never;
 const operators = () => [people.ann, people.ben, people.cat];
-const consoles = () => [people.ann, people.ben, people.cat, people.sue].map((p) => p.page);
+/** Who signed out during the night: their console shows the sign-in form, not the queue. */
+const signedOut = new Set<string>();
+const consoles = () =>
+  [people.ann, people.ben, people.cat, people.sue].filter((p) => !signedOut.has(p.id)).map((p) => p.page);
+let pool: pg.Pool;
 
 interface OpenCase {
   id: string;
@@ -90,7 +98,128 @@ async function inQueueView(row: Locator): Promise<boolean> {
   });
 }
 
+/**
+ * Watches a console's queue: an open case's row that leaves the queue and comes back was missing
+ * from the operator's view while it was open (a case never reopens: a later alert opens a new one).
+ * Not counted while a search or filter narrows the queue (`#shown` says so).
+ */
+const WATCH_QUEUE = `(() => {
+  const queue = document.getElementById('queue');
+  if (!queue || window.__watching) return;
+  window.__watching = true;
+  window.__gone = {};
+  window.__backAgain = [];
+  let shown = new Set();
+  new MutationObserver(() => {
+    if (document.getElementById('shown')?.textContent) { shown = new Set(); return; }
+    const now = new Set([...queue.querySelectorAll('.case')].map((el) => el.dataset.id));
+    for (const id of shown) if (!now.has(id)) window.__gone[id] = true;
+    for (const id of now) if (window.__gone[id]) { window.__backAgain.push(id); delete window.__gone[id]; }
+    shown = now;
+  }).observe(queue, { childList: true, subtree: true });
+})()`;
+
+async function watchQueue(page: Page): Promise<void> {
+  await page.context().addInitScript(`addEventListener('DOMContentLoaded', () => ${WATCH_QUEUE})`);
+  await page.evaluate(WATCH_QUEUE);
+}
+
+interface DbCase {
+  id: string;
+  priority: number;
+  state: string;
+  /** Held by an operator with no console (the supervisor's table says so). */
+  gone?: boolean;
+}
+/** The open queue as the database has it, in the queue's order. */
+async function dbQueue(): Promise<DbCase[]> {
+  const { rows } = await pool.query<DbCase>(
+    `select id, priority, state, operator_gone_at is not null as gone from ${h.names.schema('helpline')}.cases
+     where state in ('queued', 'offered', 'accepted', 'on_hold') and not test_mode
+     order by priority, raised_at, id`,
+  );
+  return rows;
+}
+
+/** What a console shows: its queue's rows in order, and the supervisor's queue table. */
+async function onScreen(page: Page) {
+  return page.evaluate(`({
+    rows: [...document.querySelectorAll('#queue .case')].map((el) => ({
+      id: el.dataset.id, priority: Number(el.dataset.priority), state: el.dataset.state,
+    })),
+    narrowed: document.getElementById('shown')?.textContent ?? '',
+    overview: [...document.querySelectorAll('#overview-queue tr')].map((tr) => tr.textContent),
+    backAgain: window.__backAgain ?? [],
+    accepting: document.querySelector('#detail #accept')?.closest('[data-case-id]')?.dataset.caseId ?? null,
+  })`) as Promise<{
+    rows: DbCase[];
+    narrowed: string;
+    overview: string[];
+    backAgain: string[];
+    accepting: string | null;
+  }>;
+}
+
+/** The supervisor's queue table as the database says it should read. */
+function overviewOf(cases: readonly DbCase[]): string[] {
+  return [1, 2, 3, 4, 5].map((p) => {
+    const of = cases.filter((c) => c.priority === p);
+    const n = (...states: string[]) => of.filter((c) => states.includes(c.state)).length;
+    const gone = of.filter((c) => c.gone && (c.state === 'accepted' || c.state === 'on_hold')).length;
+    return `P${p}${n('queued', 'offered')} waiting|${n('accepted')} accepted, ${n('on_hold')} on hold${gone ? `, ${gone} with nobody on it` : ''}`;
+  });
+}
+
+/**
+ * The outside checker: every console signed in shows the database's open queue, in its order and
+ * states, and the supervisor's table counts it; no open case left a queue and came back. Polled
+ * until both sides agree (the stream and the overview's 5 s refresh take their time).
+ */
+async function checkConsoles(): Promise<void> {
+  let last = '';
+  await waitFor(
+    async () => {
+      const all = await dbQueue();
+      const db = all.map(({ id, priority, state }) => ({ id, priority, state }));
+      const want = JSON.stringify(db);
+      for (const p of [people.ann, people.ben, people.cat, people.sue]) {
+        if (signedOut.has(p.id)) continue;
+        const seen = await onScreen(p.page);
+        if (seen.narrowed) continue;
+        if (JSON.stringify(seen.rows) !== want) {
+          const missing = db.filter((d) => !seen.rows.some((r) => JSON.stringify(d) === JSON.stringify(r)));
+          const extra = seen.rows.filter((r) => !db.some((d) => JSON.stringify(d) === JSON.stringify(r)));
+          last = `${p.id}'s queue: ${missing.length || extra.length ? `shows ${JSON.stringify(extra)}, not ${JSON.stringify(missing)}` : 'not in the order of the database'}`;
+          return undefined;
+        }
+        // Nothing accepted (or over) offers an Accept button on a case view.
+        if (seen.accepting && !all.some((c) => c.id === seen.accepting && c.state !== 'accepted')) {
+          last = `${p.id}'s case view offers to accept ${seen.accepting}, which is not waiting`;
+          return undefined;
+        }
+        if (p === people.sue) {
+          // Each row of the supervisor's table, without the longest wait (it moves each second).
+          const table = seen.overview.map((t) => (t ?? '').replace(/longest.*?(?=\d+ accepted)/, '|'));
+          if (JSON.stringify(table) !== JSON.stringify(overviewOf(all))) {
+            last = `the supervisor's table ${JSON.stringify(table)}, the database ${JSON.stringify(overviewOf(all))}`;
+            return undefined;
+          }
+        }
+      }
+      return true;
+    },
+    { what: 'every console to show the database’s queue', timeoutMs: 15_000 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${last}`);
+  });
+  for (const p of [people.ann, people.ben, people.cat, people.sue]) {
+    if (signedOut.has(p.id)) continue;
+    expect((await onScreen(p.page)).backAgain, `open cases gone from ${p.id}'s queue and back`).toEqual([]);
+  }
+}
+
 beforeAll(async () => {
+  pool = new pg.Pool({ connectionString: servers.databaseUrl, max: 2 });
   h = await helplineHarness('connight', {
     TIMER_TICK_MS: '300',
     // Offers move only when people do: an offer that lapsed by itself would hide what is tested.
@@ -128,6 +257,7 @@ beforeAll(async () => {
   ] as const) {
     const u = await h.user(name, role);
     people[name] = { ...u, page: await signInConsole(browser, h.helpline.url, name) };
+    await watchQueue(people[name].page);
   }
   for (const page of consoles())
     await page
@@ -146,10 +276,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await pool?.end();
   await h?.close();
 });
 
 describe('a night shift on the console (Chromium)', () => {
+  afterEach(checkConsoles, 30_000);
+
   it(
     'a storm of ten within a minute: every change shows on every console within 250 ms of reaching it',
     async () => {
@@ -490,6 +623,105 @@ describe('a night shift on the console (Chromium)', () => {
       // Dismissed: still available, the case still theirs.
       await expect.poll(() => page.inputValue('#presence')).not.toBe('away');
       page.off('dialog', onDialog);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'a resident cancels their press: the case closes on every console',
+    async () => {
+      const { rid, alert } = await raise('cancel', 1, 'pendant.pressed');
+      const c = await caseFor(rid);
+      for (const page of consoles()) await rowOf(page, rid).waitFor();
+      await h.publish(
+        h.alert({
+          residentId: rid,
+          type: 'alarm.cancelled',
+          priority: 5,
+          reason: 'Resident cancelled the alarm: recorded as a false alarm',
+          closes: { alertId: alert.id, outcome: 'false-alarm' },
+        }),
+      );
+      await expect
+        .poll(async () => (await h.detail(c.id)).state, { timeout: 10_000 })
+        .not.toMatch(/queued|offered|accepted|on_hold/);
+      for (const page of consoles()) await expect.poll(() => rowOf(page, rid).count()).toBe(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'a case held for a call-back in a few seconds comes back to the queue then, on every console',
+    async () => {
+      const queued = (await openCases()).find((c) => c.state === 'queued' && c.priority === 4);
+      if (!queued) throw new Error('no queued P4');
+      expect(
+        (await h.api(`/api/cases/${queued.id}/accept`, { method: 'POST', as: people.ann.cookie })).status,
+      ).toBe(200);
+      const until = Date.now() + 3_000;
+      const held = await h.api(`/api/cases/${queued.id}/hold`, {
+        method: 'POST',
+        as: people.ann.cookie,
+        body: { until: new Date(until).toISOString(), reason: 'call back in a moment' },
+      });
+      expect(held.status).toBe(200);
+      for (const page of consoles())
+        await page.locator(`#queue .case[data-id="${queued.id}"][data-state="on_hold"]`).waitFor();
+      const back = await waitFor(
+        async () => {
+          const s = (await h.detail(queued.id)).state;
+          return s === 'queued' || s === 'offered' ? Date.now() : undefined;
+        },
+        { what: 'the held case back in the queue', timeoutMs: 15_000 },
+      );
+      expect(back).toBeGreaterThanOrEqual(until);
+      expect(back - until).toBeLessThan(5_000);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'a console that loses its stream for a while comes back with every open case, none gone meanwhile',
+    async () => {
+      const ben = people.ben.page;
+      await ben.context().setOffline(true);
+      await ben.locator('#status.bad').waitFor({ timeout: 15_000 });
+      // While Ben hears nothing: a press, a flood, and a case resolved by a colleague.
+      const press = await raise('unheard', 1, 'pendant.pressed');
+      const flood = await raise('unheard', 2, 'flood.detected');
+      await caseFor(press.rid);
+      await caseFor(flood.rid);
+      // Long enough for the console to give its stream up as dead and open a new one (two pings).
+      await new Promise((r) => setTimeout(r, 12_000));
+      await ben.context().setOffline(false);
+      await ben.waitForSelector('#status:text("live")', { timeout: 20_000 });
+      await rowOf(ben, press.rid).waitFor({ timeout: 10_000 });
+      await rowOf(ben, flood.rid).waitFor({ timeout: 10_000 });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'an operator signing out with a case in hand: it is back in the queue on every other console',
+    async () => {
+      const ann = people.ann;
+      let mine = (await openCases()).find((c) => c.assignedTo === ann.id && c.state === 'accepted');
+      if (!mine) {
+        const queued = (await openCases()).find((c) => c.state === 'queued');
+        if (!queued) throw new Error('nothing queued');
+        expect(
+          (await h.api(`/api/cases/${queued.id}/accept`, { method: 'POST', as: ann.cookie })).status,
+        ).toBe(200);
+        mine = queued;
+      }
+      await ann.page.locator(`#queue .case[data-id="${mine.id}"][data-state="accepted"]`).waitFor();
+      ann.page.once('dialog', (d) => void d.accept());
+      await ann.page.click('#logout');
+      await ann.page.waitForSelector('#username');
+      signedOut.add(ann.id);
+      await expect
+        .poll(async () => (await h.detail(mine.id)).state, { timeout: 10_000 })
+        .toMatch(/queued|offered/);
     },
     TEST_TIMEOUT_MS,
   );

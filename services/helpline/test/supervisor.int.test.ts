@@ -1,5 +1,11 @@
-import { eventIdOfKey, partitionOf, type SecurityEvent, type TelecareEvent } from '@telecare/contracts';
-import { jetstream, ManualClock } from '@telecare/platform';
+import {
+  DeadLetter,
+  eventIdOfKey,
+  partitionOf,
+  type SecurityEvent,
+  type TelecareEvent,
+} from '@telecare/contracts';
+import { jetstream, jetstreamManager, ManualClock } from '@telecare/platform';
 import { waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness } from './harness.ts';
@@ -298,5 +304,60 @@ describe('answer figures a supervisor can trust', () => {
     );
     expect(own).toHaveLength(1);
     expect(own[0]?.service).toBe('helpline');
+  });
+
+  it('lists triage’s cancels not taken, and dead-letters a kind it does not know without losing the ones after it', async () => {
+    const js = jetstream(h.nc);
+    const cancel: SecurityEvent = {
+      id: null,
+      at: new Date(clock.now()).toISOString(),
+      service: 'triage',
+      kind: 'cancel-not-taken',
+      userId: null,
+      caseId: null,
+      detail: {
+        serial: 'PX-STOLEN',
+        residentId: 'res_sv_cancel',
+        alertId: 'alt_sv_cancel',
+        eventId: 'evt_sv_cancel',
+        ruleId: 'correlation.pre-alarm-cancel',
+        orphanCancels: 3,
+      },
+    };
+    // A kind from a newer service than this helpline, first on the stream.
+    await js.publish(
+      h.names.subjects.securityEvents,
+      JSON.stringify({ ...cancel, kind: 'kind-from-later' }),
+      {
+        msgID: 'sec_sv_later',
+      },
+    );
+    await js.publish(h.names.subjects.securityEvents, JSON.stringify(cancel), { msgID: 'sec_sv_cancel' });
+    const listed = await waitFor(
+      async () => {
+        const r = await h.api('/api/security-events?limit=200', { as: sup.cookie });
+        const events = (r.json as { events: SecurityEvent[] }).events;
+        return events.find((e) => e.kind === 'cancel-not-taken') ? events : undefined;
+      },
+      { what: 'the cancel not taken listed', timeoutMs: 10_000, intervalMs: 50 },
+    );
+    expect(listed.filter((e) => e.kind === 'cancel-not-taken')).toEqual([
+      expect.objectContaining({ service: 'triage', detail: cancel.detail }),
+    ]);
+    expect(listed.map((e) => e.kind)).not.toContain('kind-from-later');
+    const jsm = await jetstreamManager(h.nc);
+    const letter = await waitFor(
+      () =>
+        jsm.streams
+          .getMessage(h.names.streams.deadletter, {
+            last_by_subj: h.names.subjects.deadletter('helpline', 'schema'),
+          })
+          .then((m) => (m ? DeadLetter.parse(m.json()) : undefined))
+          .catch(() => undefined),
+      { what: 'the unknown kind dead-lettered' },
+    );
+    expect(letter.origin).toMatch(
+      new RegExp(`^${h.names.subjects.securityEvents.replaceAll('.', '\\.')}#\\d+$`),
+    );
   });
 });

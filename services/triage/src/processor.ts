@@ -3,6 +3,9 @@ import {
   type AwayPeriod,
   type Names,
   type RejectReason,
+  type SecurityEvent,
+  type SecurityEventKind,
+  securityEventIdFor,
   TelecareEvent,
 } from '@telecare/contracts';
 import {
@@ -48,6 +51,7 @@ import type { StateStore } from './state-store.ts';
 import type { ScriptWrites, TimerStore } from './timers.ts';
 
 export const SERVICE = 'triage';
+const CANCEL_NOT_TAKEN = 'cancel-not-taken' satisfies SecurityEventKind;
 
 interface Refusal {
   readonly reason: RejectReason;
@@ -83,6 +87,7 @@ export class EventProcessor {
   readonly #device: (serial: string) => Promise<DeviceContext | undefined>;
   readonly #away: (residentId: string) => readonly AwayPeriod[] | undefined;
   readonly #index: EventIndex | undefined;
+  readonly #securityEvent: (event: SecurityEvent, msgID: string) => unknown;
   /**
    * Per area lane (by event type): a clock time by which that lane had read everything stored
    * before it. A held per-home alert is decided only once its lane has caught up with its due time.
@@ -109,8 +114,14 @@ export class EventProcessor {
     away?: (residentId: string) => readonly AwayPeriod[] | undefined;
     /** Each resident's newest events by stream sequence, written by the partition lanes. */
     index?: EventIndex;
+    /**
+     * Takes a security event to store on SECURITY under `msgID` (`SecurityEventOutbox.raise`):
+     * returns at once, the event held while NATS is away.
+     */
+    securityEvent?: (event: SecurityEvent, msgID: string) => unknown;
   }) {
     this.#index = deps.index;
+    this.#securityEvent = deps.securityEvent ?? (() => undefined);
     this.#timers = deps.timers;
     this.#device = deps.device ?? (async () => undefined);
     this.#away = deps.away ?? (() => undefined);
@@ -236,7 +247,7 @@ export class EventProcessor {
     // that no rule concerns leaves the state as it was too, but it is not a repeat.
     this.#heldAway(result.held);
     this.#suppressed(result.suppressed);
-    this.#cancelsNotTaken(result.cancelsNotTaken);
+    this.#cancelsNotTaken(result.cancelsNotTaken, now);
     if (result.duplicate) this.#metrics.duplicateEvents.inc();
     else this.#metrics.eventsEvaluated.inc({ type: event.type });
     if (now - Date.parse(event.time) > this.#rules.settings.lateAfterS * 1000) this.#metrics.lateEvents.inc();
@@ -375,29 +386,48 @@ export class EventProcessor {
   }
 
   /**
-   * Cancels the rules did not take (their device kept sending cancels with nothing to cancel): a
-   * sign of a stolen login, counted and logged as a security matter. Only cancels that paired with
-   * an alarm come here, a few per press, not the stream's every cancel; the alarm's case carries
-   * the note for the operator.
+   * Cancels the rules did not take (their device kept sending cancels with nothing to cancel, or
+   * the alarm's alert holds another device's press): a sign of a stolen login, counted, logged and
+   * raised as a `cancel-not-taken` security event for a supervisor. Only cancels that paired with an
+   * alarm come here, a few per press, not the stream's every cancel; the alarm's case carries the
+   * note for the operator. Raised once its alerts are stored, into the outbox (nothing waited for),
+   * under an id of the alert and the cancel: a redelivered event raises it once.
    */
-  #cancelsNotTaken(refused: Evaluation['cancelsNotTaken']): void {
+  #cancelsNotTaken(refused: Evaluation['cancelsNotTaken'], now: number): void {
     for (const one of refused) {
       this.#metrics.cancelsNotTaken.inc({ rule: one.ruleId });
+      const detail = {
+        serial: one.deviceSerial,
+        residentId: one.residentId,
+        alertId: one.alertId,
+        eventId: one.eventId,
+        ruleId: one.ruleId,
+        orphanCancels: one.orphans,
+        ...(one.otherDevice === undefined ? {} : { otherDevice: one.otherDevice }),
+      };
       this.#log.warn(
-        {
-          securityEvent: 'cancel-not-taken',
-          residentId: one.residentId,
-          ruleId: one.ruleId,
-          alertId: one.alertId,
-          eventId: one.eventId,
-          deviceSerial: one.deviceSerial,
-          orphanCancels: one.orphans,
-          ...(one.otherDevice === undefined ? {} : { otherDevice: one.otherDevice }),
-        },
+        { securityEvent: CANCEL_NOT_TAKEN, ...detail },
         one.otherDevice === undefined
           ? 'security: a cancel not taken: its device sent cancels with no alarm to cancel'
           : "security: a cancel not taken: the alarm's alert holds another device's press it may not close",
       );
+      try {
+        this.#securityEvent(
+          {
+            id: null,
+            at: new Date(now).toISOString(),
+            service: SERVICE,
+            kind: CANCEL_NOT_TAKEN,
+            userId: null,
+            caseId: null,
+            detail,
+          },
+          securityEventIdFor(CANCEL_NOT_TAKEN, one.alertId, one.eventId),
+        );
+      } catch (err) {
+        // The alerts are stored and the event is to be acked: its security event is not worth a retry.
+        this.#log.error({ err, alertId: one.alertId, eventId: one.eventId }, 'security event not raised');
+      }
     }
   }
 

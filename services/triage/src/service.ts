@@ -12,6 +12,7 @@ import {
   openDeviceMapMirror,
   type ServiceContext,
   type ServiceHandle,
+  securityEventPublisher,
   WatchedBucket,
   watchConsumers,
 } from '@telecare/platform';
@@ -61,7 +62,7 @@ export function triageService(ruleSet?: RuleSet): DefinedService<TriageConfig, o
   return defineService({
     name: SERVICE,
     config: () => loadTriageConfig(),
-    streams: ['events', 'alerts', 'deadletter'],
+    streams: ['events', 'alerts', 'deadletter', 'security'],
     // Every event stores timers and alerts with a request each: no caller stack built in advance.
     natsAsyncTraces: false,
     http: (config: TriageConfig) => ({ port: config.TRIAGE_PORT, host: config.HTTP_HOST }),
@@ -174,6 +175,12 @@ async function wireTriage(
   // Closed after the lanes stopped (closers run in reverse): their last alerts still get answers.
   const publisher = new JetStreamPublisher(nc);
   lifecycle.add('publisher', () => publisher.close());
+  // Cancels not taken, stored on SECURITY for the helpline's list and held while NATS is away;
+  // drained after the lanes stopped raising and before the publisher closes (closers run in reverse).
+  const securityEvents = securityEventPublisher(publisher, n, logger.child({ component: 'security' }), {
+    metrics: registry,
+  });
+  lifecycle.add('security-events', () => securityEvents.close());
   const index = new EventIndex(redis, n, {
     claims: await GapClaims.open({ nc, names: n, ttlS: EVENT_INDEX_TTL_S, replicas }),
     waitMs: config.TRIAGE_INDEX_WAIT_MS,
@@ -195,6 +202,7 @@ async function wireTriage(
     clock,
     metrics,
     logger,
+    securityEvent: securityEvents.raise,
   });
   const workers = runLaneWorkers({
     js,

@@ -351,7 +351,7 @@ export const SecurityEventsQuery = z.strictObject({
 export const SecurityEventView = z.looseObject({
   id: z.string(),
   at: z.iso.datetime({ offset: true }),
-  /** The service that raised it (`helpline`, `gateway-mqtt`, `gateway-dc09`). */
+  /** The service that raised it (`helpline`, `gateway-mqtt`, `gateway-dc09`, `triage`). */
   service: z.string(),
   kind: z.enum(SECURITY_EVENT_KINDS),
   userId: z.string().nullable(),

@@ -21,10 +21,12 @@ import { armSound } from './sound.ts';
 import { state } from './state.ts';
 import { closeStream, connect, onCase, onCaseChange, pressedAgain, whenSnapshot } from './stream.ts';
 import { refreshTargets } from './targets.ts';
+import { renderTitle, wireTitle } from './title.ts';
 import { type CaseSummary, isOpen, type Me } from './types.ts';
 
 function showLogin(): void {
   closeStream();
+  renderTitle(null);
   $('app').classList.add('hidden');
   $('login').classList.remove('hidden');
   $('username').focus();
@@ -149,6 +151,7 @@ function announce(c: CaseSummary, before: CaseSummary | undefined): void {
   if (text) $('announce').textContent = text;
 }
 wireQueue((id) => void selectCase(id));
+wireTitle(renderQueue);
 wireKeys();
 wirePeople();
 wireSession();

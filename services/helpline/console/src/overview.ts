@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { api, SCAN_TIMEOUT_MS } from './api.ts';
 import { $, esc } from './dom.ts';
 import { politePoll } from './poll.ts';
+import { securityEventLine } from './security-line.ts';
 import { managesPeople, nameOf } from './state.ts';
 
 /**
@@ -19,13 +20,6 @@ const wait = (s: number | null): string =>
   s === null ? '–' : s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 const pct = (t: { readonly percent: number | null }): string =>
   t.percent === null ? '– (nothing decided yet)' : `${t.percent.toFixed(1)} %`;
-
-/** A gateway's event names the device (a serial or a DC-09 account), never a person. */
-const fromDevice = (e: Overview['securityEvents'][number]): string => {
-  if (e.service === 'helpline') return '';
-  const device = typeof e.detail.serial === 'string' ? e.detail.serial : e.detail.account;
-  return ` from ${esc(e.service)}${typeof device === 'string' ? `, device ${esc(device)}` : ''}`;
-};
 
 function render(o: Overview): string {
   const priorities = Object.keys(o.queue.byPriority).sort();
@@ -59,10 +53,7 @@ function render(o: Overview): string {
   const security = o.securityEvents.length
     ? `<ul id="overview-security">${o.securityEvents
         .slice(0, 5)
-        .map(
-          (e) =>
-            `<li>${esc(new Date(e.at).toLocaleTimeString())} ${esc(e.kind)}${e.userId ? ` by ${esc(nameOf(e.userId))}` : ''}${e.caseId ? ` on ${esc(e.caseId)}` : ''}${fromDevice(e)}</li>`,
-        )
+        .map((e) => `<li>${securityEventLine(e)}</li>`)
         .join('')}</ul>`
     : '<p class="meta">No security events.</p>';
   const unmapped = o.unmappedCodes.byCode.length

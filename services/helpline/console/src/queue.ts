@@ -14,6 +14,7 @@ import {
 import { NameAsks } from './name-asks.ts';
 import { remindWaitingAlarm } from './sound.ts';
 import { canWork, nameOf, sortedCases, state } from './state.ts';
+import { renderTitle } from './title.ts';
 import type { CaseSummary, QueueResidents } from './types.ts';
 
 /** What the operator narrowed the queue to: search text, filters and grouping. */
@@ -238,8 +239,12 @@ function row(c: CaseSummary): string {
     </button>`;
 }
 
+/** Whether this console shows its queue: one signed out (the sign-in form) keeps its last cases. */
+const showingQueue = (): boolean => canWork() && !$('app').classList.contains('hidden');
+
 export function renderQueue(): void {
   const list = sortedCases();
+  renderTitle(showingQueue() ? list : null);
   renderCounts(list);
   renderBanner(list);
   fillOptions(
@@ -358,8 +363,7 @@ export function tickWaits(): void {
   }
   const list = sortedCases();
   renderBanner(list);
-  // Only a console showing its queue: one signed out (the sign-in form) keeps its last cases.
-  remindWaitingAlarm(canWork() && !$('app').classList.contains('hidden') && list.some(waitingAlarm));
+  remindWaitingAlarm(showingQueue() && list.some(waitingAlarm));
 }
 
 /** The cases as the queue shows them now (filtered and in order): j/k move through these. */
@@ -423,4 +427,6 @@ export function wireQueue(onSelect: (id: string) => void): void {
     renderQueue();
   });
   setInterval(tickWaits, 1000);
+  // A tab brought back to the front shows its clocks at once, not at the next (throttled) tick.
+  document.addEventListener('visibilitychange', tickWaits);
 }

@@ -5,6 +5,7 @@ import { heardSession } from './session.ts';
 import { beep } from './sound.ts';
 import { state } from './state.ts';
 import { refreshTargetsSoon } from './targets.ts';
+import { alarmArrived } from './title.ts';
 import type { CaseSummary, SessionTimes } from './types.ts';
 import { isOpen } from './types.ts';
 
@@ -65,7 +66,10 @@ export function onCase(c: CaseSummary): void {
   }
   const ev = c.lastEvent;
   if (ev?.kind === 'accepted' || ev?.kind === 'opened') refreshTargetsSoon();
-  if (c.priority === 1 && open && before?.priority !== 1 && ev) beep(3);
+  if (c.priority === 1 && open && before?.priority !== 1 && ev) {
+    alarmArrived(c.id);
+    beep(3);
+  }
   // Pressed again, or any alert bringing a held case back: sound again on every console, whoever
   // holds the case (a case's tones at most once in ten seconds).
   else if (open && (pressedAgain(c, before) || (ev?.kind === 'alert-joined' && ev.data.requeuedFromHold))) {
