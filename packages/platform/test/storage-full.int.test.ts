@@ -135,7 +135,7 @@ describe('a full JetStream store', { timeout: 180_000 }, () => {
     expect(letter.stream).toBe(n.streams.deadletter);
   });
 
-  it('bounds an EVENTS made by an older version, unbounded, at the next start', async () => {
+  it('bounds an EVENTS made by an older version, unbounded, at the next start, and resizes it when told', async () => {
     const { nc, jsm } = await start({ maxFileStore: '24MB' });
     const n = names('tupgrade');
     await jsm.streams.add({ name: n.streams.events, subjects: [n.subjects.allEvents] });
@@ -143,6 +143,11 @@ describe('a full JetStream store', { timeout: 180_000 }, () => {
     expect((await jsm.streams.info(n.streams.events)).config.max_bytes).toBe(streamBytes(24 * MB).events);
     await fillEvents(nc, n, 32 * MB);
     expect((await alarmPathStores(nc, n)).press.stream).toBe(n.streams.events);
+    // A store told again follows, down as up; the default (nothing told) leaves a bound alone.
+    await ensureStreams(jsm, n, ['events'], { storeBytes: 20 * MB });
+    expect((await jsm.streams.info(n.streams.events)).config.max_bytes).toBe(streamBytes(20 * MB).events);
+    await ensureStreams(jsm, n, ['events']);
+    expect((await jsm.streams.info(n.streams.events)).config.max_bytes).toBe(streamBytes(20 * MB).events);
   });
 
   it('refuses a store the server cannot reserve with an error naming the setting', async () => {
