@@ -22,9 +22,11 @@ export { LeaderElections, leaderElectedSubject, type Raft } from './elections.ts
 export {
   BucketMissingError,
   ConfigError,
+  formatBytes,
   isDataException,
   PoisonMessageError,
   StreamReplicasError,
+  StreamStorageError,
   TelecareError,
   TransientError,
 } from './errors.ts';
@@ -96,6 +98,7 @@ export {
   DEAD_LETTER_MAX_RAW_BYTES,
   DEAD_LETTER_STREAM_MAX_BYTES,
   DEAD_LETTERS_PER_REASON,
+  DEFAULT_JETSTREAM_MAX_BYTES,
   DiscardPolicy,
   ensureStreams,
   headers,
@@ -106,6 +109,8 @@ export {
   isStreamNotFound,
   type JetStreamClient,
   type JetStreamManager,
+  type JetStreamStore,
+  jetStreamStore,
   jetstream,
   jetstreamManager,
   keepStreams,
@@ -116,6 +121,9 @@ export {
   SECURITY_STREAM_MAX_BYTES,
   SECURITY_STREAM_MAX_MSGS,
   STREAM_CHECK_MS,
+  type StreamBytes,
+  type StreamOptions,
+  streamBytes,
   streamConfigs,
   withReplicas,
 } from './nats.ts';
@@ -193,6 +201,7 @@ export {
   type StateFolderLock,
 } from './state-lock.ts';
 export { createStoreMetrics, type StoreMetrics } from './store-metrics.ts';
+export { watchStreams } from './stream-metrics.ts';
 export { hashToken, newSecret, type TokenFormat, type TokenRecord, TokenStore } from './tokens.ts';
 export {
   activeTraceparent,
