@@ -48,6 +48,9 @@ export function serviceEnv(namespace: string, extra: Record<string, string> = {}
     // (the security suite) sets `refuse`, the production default.
     DC09_KEYLESS: 'allow',
     REGISTRY_DC09_KEYLESS: 'allow',
+    // Each namespace's streams reserve their share of this on the shared server: a test stores
+    // little, and a server shared by many test files at once reserves that much for each.
+    TELECARE_JETSTREAM_MAX_BYTES: '512MB',
     ...extra,
   };
 }
