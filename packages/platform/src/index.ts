@@ -24,6 +24,7 @@ export {
   ConfigError,
   isDataException,
   PoisonMessageError,
+  reportedElsewhere,
   StreamReplicasError,
   TelecareError,
   TransientError,
@@ -142,6 +143,9 @@ export {
   REDIS_COMMAND_TIMEOUT_MS,
   REDIS_CONNECT_TIMEOUT_MS,
   type Redis,
+  type RedisRefusal,
+  type RedisRefusalReason,
+  redisRefusal,
 } from './redis.ts';
 export {
   type ContractsServed,

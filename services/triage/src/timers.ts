@@ -337,7 +337,7 @@ export class TimerStore {
     const refused = answers.find(([err]) => err !== null)?.[0];
     if (refused)
       throw new TransientError("could not write the timers' index or the state", {
-        cause: refused,
+        cause: away.failure("the timers' index and the state", refused),
         context: { dependency: 'redis' },
       });
     if (!then) return;
