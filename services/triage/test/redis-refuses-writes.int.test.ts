@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import type { EventType } from '@telecare/contracts';
 import {
   createLogger,
   createRedis,
@@ -12,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { StateStore } from '../src/index.ts';
 import {
   pressToAlert as alertedIn,
+  eventIndexAt,
+  HELPLINE_TOKEN,
   metricValue,
   readAlerts,
   residentPublisher,
@@ -115,7 +118,17 @@ interface Outage {
 
 async function outage(label: string, how: Outage): Promise<void> {
   const warmId = `res_${label}_warm`;
-  const warm = residentPublisher(js, n, warmId, PARTITIONS);
+  /** Each resident's EVENTS sequences, as published. */
+  const seqs = new Map<string, number[]>();
+  const publisher = (residentId: string) => {
+    const publish = residentPublisher(js, n, residentId, PARTITIONS);
+    return async (type: EventType): Promise<number> => {
+      const seq = await publish(type);
+      seqs.set(residentId, [...(seqs.get(residentId) ?? []), seq]);
+      return seq;
+    };
+  };
+  const warm = publisher(warmId);
   await warm('pendant.pressed');
   await waitFor(async () => (await unacked()) === 0, {
     what: 'the first press read',
@@ -138,7 +151,7 @@ async function outage(label: string, how: Outage): Promise<void> {
   const took: Record<string, number> = {};
   took.warm = await alertedIn(jsm, n(), warmId, warm);
   const coldId = `res_${label}_cold`;
-  const cold = residentPublisher(js, n, coldId, PARTITIONS);
+  const cold = publisher(coldId);
   took.cold = await alertedIn(jsm, n(), coldId, cold);
   took.warmAgain = await alertedIn(jsm, n(), warmId, warm);
   for (const [which, ms] of Object.entries(took)) expect(ms, which).toBeLessThan(ALARM_MS);
@@ -207,6 +220,11 @@ async function outage(label: string, how: Outage): Promise<void> {
   expect(ids).toHaveLength(Object.keys(took).length);
   expect(await seenBy(warmId)).toBe(3);
   expect(await seenBy(coldId)).toBe(1);
+  // And each resident's event index holds every one of their events, with no gap.
+  for (const [residentId, published] of seqs) {
+    const index = await eventIndexAt(url, residentId, HELPLINE_TOKEN);
+    expect(index.seqs, residentId).toEqual(expect.arrayContaining(published));
+  }
   await waitFor(async () => (await readyz()).status === 200, {
     what: '/readyz ready again',
     timeoutMs: 5_000,
