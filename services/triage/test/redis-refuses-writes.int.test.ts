@@ -302,6 +302,58 @@ describe('triage while Redis answers but refuses writes', () => {
   }, 120_000);
 });
 
+describe('timers while Redis refuses writes', () => {
+  // Last: it moves the clock on.
+  it('fires a due timer once Redis takes writes again, not over and over while it refuses them', async () => {
+    const residentId = 'res_timer_oom';
+    const publish = residentPublisher(js, n, residentId, PARTITIONS);
+    await publish('medication.due');
+    await waitFor(async () => (await unacked()) === 0, { what: 'the dose read', timeoutMs: PATIENCE_MS });
+    const missed = async () =>
+      (await readAlerts(jsm, n())).filter(
+        (stored) => stored.alert.residentId === residentId && stored.alert.type === 'medication.missed',
+      ).length;
+
+    await redis.config('SET', 'maxmemory-policy', 'noeviction');
+    await redis.config('SET', 'maxmemory', '1');
+    onTestFinished(() => redis.config('SET', 'maxmemory', '0').then(() => undefined));
+    await publish('heartbeat');
+    await waitFor(async () => (await readyz()).status === 503, {
+      what: 'Redis refusing, known',
+      timeoutMs: 5_000,
+    });
+    const page = await scrape(url);
+    const before = {
+      deduplicated: metricValue(page, /^triage_alerts_deduplicated_total/),
+      timerWrites: metricValue(page, /^triage_timer_writes_total/),
+    };
+    // The dose was not taken within its window: the check is due.
+    (bed as NonNullable<typeof bed>).clock.advance(11 * 60_000);
+    await sleep(WATCH_MS);
+    const after = await scrape(url);
+    // Decided at most once meanwhile (its alert stored once), not every round of the lane.
+    expect(metricValue(after, /^triage_alerts_deduplicated_total/) - before.deduplicated).toBeLessThanOrEqual(
+      1,
+    );
+    expect(metricValue(after, /^triage_timer_writes_total/) - before.timerWrites).toBe(0);
+    expect(await missed()).toBeLessThanOrEqual(1);
+
+    await redis.config('SET', 'maxmemory', '0');
+    await waitFor(async () => (await missed()) === 1 && (await unacked()) === 0, {
+      what: 'the check decided once Redis takes writes',
+      timeoutMs: CATCH_UP_MS,
+    });
+    await waitFor(
+      async () =>
+        metricValue(await scrape(url), /^triage_timers_fired_total\{rule="absence.medication"/) === 1,
+      {
+        what: 'the timer fired and removed',
+        timeoutMs: CATCH_UP_MS,
+      },
+    );
+  }, 60_000);
+});
+
 /** The pid of a child of `pid` (Redis's snapshot), or undefined when it has none. */
 async function childOf(pid: number): Promise<number | undefined> {
   const { readFile } = await import('node:fs/promises');
