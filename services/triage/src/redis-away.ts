@@ -128,15 +128,15 @@ export class RedisAway {
     return this.#redis.status !== 'ready' || this.#timedOut;
   }
 
-  /** Runs `read`, or throws a `RedisAwayError` at once when Redis is away (see the class). */
+  /** Runs `read`, or throws a `RedisAwayError` at once when Redis is away or loading (see the class). */
   read<T>(what: string, read: () => Promise<T>): Promise<T> {
     return this.#guarded(what, read, this.#refusing?.reads === true);
   }
 
   /**
-   * Runs `write`, or throws a `RedisAwayError` at once when Redis is away; one in progress as Redis
-   * goes away is no longer waited for (it may land all the same), so it must be one the caller can
-   * make again (a state's save, the timers' index: the event is tried again).
+   * Runs `write`, or throws a `RedisAwayError` at once when Redis is away or refuses writes; one in
+   * progress as Redis goes away is no longer waited for (it may land all the same), so it must be one
+   * the caller can make again (a state's save, the timers' index: the event is tried again).
    */
   write<T>(what: string, write: () => Promise<T>): Promise<T> {
     return this.#guarded(what, write, this.#refusing !== undefined);
@@ -145,7 +145,7 @@ export class RedisAway {
   /** Throws a `RedisAwayError` when a write would fail: before work that is useless without it. */
   check(what: string): void {
     if (this.away) throw this.#refused(what, 'not sent');
-    if (this.#refusing) throw this.#refusedWrite(what, this.#refusing);
+    if (this.#refusing) throw this.#notSent(what, this.#refusing);
   }
 
   /**
@@ -172,7 +172,7 @@ export class RedisAway {
 
   #guarded<T>(what: string, command: () => Promise<T>, refused: boolean): Promise<T> {
     if (this.away) return Promise.reject(this.#refused(what, 'not sent'));
-    if (refused && this.#refusing) return Promise.reject(this.#refusedWrite(what, this.#refusing));
+    if (refused && this.#refusing) return Promise.reject(this.#notSent(what, this.#refusing));
     this.#sent++;
     this.#watch ??= this.#arm();
     return new Promise<T>((resolve, reject) => {
@@ -201,7 +201,7 @@ export class RedisAway {
     return new RedisAwayError(`Redis away: ${what} ${how}`);
   }
 
-  #refusedWrite(what: string, refusal: RedisRefusal): RedisAwayError {
+  #notSent(what: string, refusal: RedisRefusal): RedisAwayError {
     return new RedisAwayError(
       `Redis refuses ${refusal.reads ? 'commands' : 'writes'} (${refusal.reason}): ${what} not sent`,
     );
