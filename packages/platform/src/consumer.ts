@@ -19,7 +19,7 @@ import type { z } from 'zod';
 import type { Clock } from './clock.ts';
 import { type Decoded, decodeJson } from './decode.ts';
 import { LeaderElections } from './elections.ts';
-import { isDataException, PoisonMessageError, TelecareError } from './errors.ts';
+import { isDataException, PoisonMessageError, reportedElsewhere, TelecareError } from './errors.ts';
 import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
 import type { Logger } from './logger.ts';
@@ -347,7 +347,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     tryTo(() => msg.nak(delay));
     metrics.failed.inc(label);
     options.observe?.retried?.(err);
-    log.warn(
+    log[reportedElsewhere(err) ? 'debug' : 'warn'](
       { err, subject: msg.subject, seq: msg.seq, deliveryCount: msg.info.deliveryCount, retryInMs: delay },
       'message handed back for redelivery',
     );
@@ -364,7 +364,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     const delay = retryDelay(msg.info.deliveryCount + attempt - 1);
     metrics.failed.inc(label);
     options.observe?.retried?.(err);
-    log.warn(
+    log[reportedElsewhere(err) ? 'debug' : 'warn'](
       { err, subject: msg.subject, seq: msg.seq, attempt, retryInMs: delay },
       'message failed for the moment; tried again in hand',
     );

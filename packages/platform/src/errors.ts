@@ -33,6 +33,19 @@ export function isDataException(err: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether `err`, or an error it was caused by, is a failure its service reports itself, once, as
+ * its dependency goes and comes back (`context.reported`: triage's Redis away or refusing writes):
+ * a loop that retries it logs each try at debug, not a warning with a stack per message and try.
+ */
+export function reportedElsewhere(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; depth++) {
+    if (e instanceof TelecareError && e.context.reported === true) return true;
+    e = e.cause;
+  }
+  return false;
+}
+
 /** A dependency was briefly unavailable: retry later. */
 export class TransientError extends TelecareError {
   readonly retryable = true;

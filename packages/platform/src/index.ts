@@ -25,6 +25,7 @@ export {
   formatBytes,
   isDataException,
   PoisonMessageError,
+  reportedElsewhere,
   StreamReplicasError,
   StreamStorageError,
   TelecareError,
@@ -150,6 +151,9 @@ export {
   REDIS_COMMAND_TIMEOUT_MS,
   REDIS_CONNECT_TIMEOUT_MS,
   type Redis,
+  type RedisRefusal,
+  type RedisRefusalReason,
+  redisRefusal,
 } from './redis.ts';
 export {
   type ContractsServed,

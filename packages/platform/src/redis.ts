@@ -98,3 +98,57 @@ function patientTimeout(command: Command, ms: number): void {
   const done = (): void => clearTimeout(timer);
   command.promise.then(done, done);
 }
+
+/** Why a Redis that answers refuses commands (see `redisRefusal`). */
+export type RedisRefusalReason = 'oom' | 'loading' | 'readonly' | 'misconf';
+
+/** A Redis that answers, with an error that says it takes no writes (or, loading, nothing) for now. */
+export interface RedisRefusal {
+  readonly reason: RedisRefusalReason;
+  /** Whether reads are refused too (`loading`), not only writes. */
+  readonly reads: boolean;
+  /** What an operator reads: what is wrong and what to do. */
+  readonly says: string;
+  /** Redis's own answer. */
+  readonly reply: string;
+}
+
+const REFUSALS: ReadonlyArray<{ code: string; reason: RedisRefusalReason; reads: boolean; says: string }> = [
+  {
+    code: 'OOM',
+    reason: 'oom',
+    reads: false,
+    says: 'Redis is out of memory (maxmemory): it refuses writes; raise maxmemory or free memory',
+  },
+  {
+    code: 'LOADING',
+    reason: 'loading',
+    reads: true,
+    says: 'Redis is loading its dataset into memory: it answers nothing until it has',
+  },
+  {
+    code: 'READONLY',
+    reason: 'readonly',
+    reads: false,
+    says: 'Redis is a read-only replica (a failover demoted it?): it refuses writes; point REDIS_URL at the primary',
+  },
+  {
+    code: 'MISCONF',
+    reason: 'misconf',
+    reads: false,
+    says: 'Redis cannot save its snapshots (MISCONF): it refuses writes until one succeeds; see its log and disk',
+  },
+];
+
+/**
+ * What a Redis error answer says of the server, when it refuses for a while whatever it is sent
+ * (out of memory, loading, a replica, failing snapshots), or undefined for any other failure. Such
+ * a refusal is the same for every write until an operator or Redis itself ends it: a caller stops
+ * sending writes rather than retrying each (see triage's `RedisAway`).
+ */
+export function redisRefusal(err: unknown): RedisRefusal | undefined {
+  const reply = err instanceof Error ? err.message : '';
+  const code = reply.split(' ', 1)[0];
+  const known = REFUSALS.find((refusal) => refusal.code === code);
+  return known && { reason: known.reason, reads: known.reads, says: known.says, reply };
+}

@@ -247,13 +247,13 @@ export class EventIndex {
    * away) is given the write its first try sent, while that one is on its way or taken. Each try
    * sent one before, and with Redis stopped they all waited on the connection, to run one after
    * another once it answered (a script that scans the list for an older sequence, each). One that
-   * failed is sent again only once Redis answers; while it is away the failed one stands, and the
-   * event's step claims its gap (`settle`).
+   * failed is sent again only once Redis answers and takes writes; while it is away or refuses them
+   * the failed one stands, and the event's step claims its gap (`settle`).
    */
   send(residentId: string, seq: number, partition: number): IndexWrite {
     const key = `${residentId} ${seq}`;
     const earlier = this.#sent.get(key);
-    if (earlier !== undefined && (earlier.answered !== false || RedisAway.of(this.#redis).away))
+    if (earlier !== undefined && (earlier.answered !== false || !RedisAway.of(this.#redis).writable))
       return earlier;
     const write = new IndexWrite(this.append(residentId, seq, partition), partition);
     this.#sent.delete(key);

@@ -129,6 +129,18 @@ export function createTriageMetrics(registry: Registry) {
       labelNames: ['cause'] as const,
       registers: [registry],
     }),
+    redisRefusing: new Gauge({
+      name: 'triage_redis_refusing',
+      help: 'Whether Redis answers but refuses writes now (1), by reason: oom (maxmemory reached with noeviction), loading (its dataset: commands refused too), readonly (a replica, after a failover), misconf (its snapshots fail). Writes fail at once until a probe write is taken',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    redisRefusals: new Counter({
+      name: 'triage_redis_refusals_total',
+      help: 'Times Redis began refusing writes (or changed its reason), by reason (see triage_redis_refusing)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     eventIndexSkipped: new Counter({
       name: 'triage_event_index_skipped_total',
       help: 'Events acked without their index write, which Redis did not take in time: each claimed as a gap in its resident index until Redis answers for it',

@@ -19,6 +19,7 @@ import {
   type Logger,
   type MessageContext,
   PoisonMessageError,
+  reportedElsewhere,
   SpanKind,
   sleep,
   TimeoutError,
@@ -222,7 +223,7 @@ export class EventProcessor {
     // An alarm lane's part is done once its alerts are stored: with Redis away, the rest of the
     // event (its state, timers and holds) is its partition lane's, which reads it too, in order,
     // and acks it only once all of it is durable.
-    if (partition === undefined && (loaded === UNKNOWN || this.#store.redisAway))
+    if (partition === undefined && (loaded === UNKNOWN || !this.#store.redisWritable))
       return this.#aheadOfState(event, pass, loaded === UNKNOWN, 'redis');
     for (const hold of held) await this.#timers.hold(hold.timer, hold.alert);
     // The timers' index and the state in one round trip to Redis, after the timers' records.
@@ -484,7 +485,10 @@ export class EventProcessor {
       });
     } catch (err) {
       this.#metrics.retries.inc({ dependency: dependencyOf(err) });
-      this.#log.warn({ err, timerId: timer.id }, 'timer tick failed; it fires again');
+      this.#log[reportedElsewhere(err) ? 'debug' : 'warn'](
+        { err, timerId: timer.id },
+        'timer tick failed; it fires again',
+      );
       return false;
     }
   }
@@ -579,7 +583,10 @@ export class EventProcessor {
       return true;
     } catch (err) {
       this.#metrics.retries.inc({ dependency: dependencyOf(err) });
-      this.#log.warn({ err, timerId: timer.id }, 'held alert decision failed; it is decided again');
+      this.#log[reportedElsewhere(err) ? 'debug' : 'warn'](
+        { err, timerId: timer.id },
+        'held alert decision failed; it is decided again',
+      );
       return false;
     }
   }

@@ -1,4 +1,11 @@
-import { type Logger, type Redis, TransientError, within } from '@telecare/platform';
+import {
+  type Logger,
+  type Redis,
+  type RedisRefusal,
+  redisRefusal,
+  TransientError,
+  within,
+} from '@telecare/platform';
 
 /** How often a Redis that stopped answering on a live connection is asked again (a PING). */
 export const REDIS_PROBE_EVERY_MS = 1_000;
@@ -11,8 +18,16 @@ export const REDIS_QUIET_MS = 300;
 /** How long that PING may go unanswered before Redis counts as away. */
 export const REDIS_PING_WAIT_MS = 500;
 
-/** A command not sent, or no longer waited for, because Redis is known not to answer now. */
-export class RedisAwayError extends TransientError {}
+/**
+ * A command not sent, or no longer waited for, because Redis is known not to answer now, or not to
+ * take it (it refuses writes: see `RedisAway`). Reported once as Redis goes and comes back, not by
+ * whoever retries it (`context.reported`).
+ */
+export class RedisAwayError extends TransientError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, context: { dependency: 'redis', reported: true } });
+  }
+}
 
 /** A wait that ends when Redis answers again (`cancel`: no longer wanted). */
 export interface AnswersAgain {
@@ -36,6 +51,14 @@ export interface AnswersAgain {
  * Idle, it costs nothing: no timer runs while no guarded command is outstanding. Commands sent on
  * the client without a guard are queued as before (an event index write that lands late is no gap).
  * One per client (`of`).
+ *
+ * Redis may also answer, and refuse: out of memory (maxmemory with noeviction), a read-only replica
+ * (after a failover), snapshots failing (MISCONF), or loading its dataset (reads refused too). Every
+ * write would be refused alike, so from the first refusal a guarded command fails with a
+ * `RedisAwayError` (its refusal its cause), and then the writes (reads too while it loads) fail at
+ * once, not sent, until a probe write (`SET` of `probeKey`, every `REDIS_PROBE_EVERY_MS`) is taken:
+ * logged once, readably (`RedisRefusal.says`), as it begins, changes and ends. `answersAgain` waits
+ * for Redis to answer and take writes.
  */
 export class RedisAway {
   static readonly #byClient = new WeakMap<Redis, RedisAway>();
@@ -43,6 +66,12 @@ export class RedisAway {
   #log: Logger | undefined;
   /** Told of each change: away (and why) or answering again. */
   onChange: ((away: boolean, cause: 'disconnected' | 'unanswered') => void) | undefined;
+  /** Told of each change of what Redis refuses: a refusal, another, or none (it takes writes again). */
+  onRefusing: ((refusal: RedisRefusal | undefined) => void) | undefined;
+  /** What Redis refuses now (the last refusal), until a probe write is taken. */
+  #refusing: RedisRefusal | undefined;
+  #probingWrites = false;
+  #probeKey = 'triage:writable';
   #timedOut = false;
   #probing = false;
   #wasAway = false;
@@ -69,15 +98,29 @@ export class RedisAway {
     redis.on('close', () => this.#changed());
   }
 
-  /** The one breaker of a client, made on first use; given a logger, it logs its changes. */
-  static of(redis: Redis, logger?: Logger): RedisAway {
+  /**
+   * The one breaker of a client, made on first use; given a logger, it logs its changes; given a
+   * key, its probe writes go there (under the service's prefix).
+   */
+  static of(redis: Redis, logger?: Logger, probeKey?: string): RedisAway {
     let away = RedisAway.#byClient.get(redis);
     if (!away) {
       away = new RedisAway(redis);
       RedisAway.#byClient.set(redis, away);
     }
     if (logger && !away.#log) away.#log = logger.child({ component: 'redis-away' });
+    if (probeKey) away.#probeKey = probeKey;
     return away;
+  }
+
+  /** What Redis refuses now, or undefined while it takes writes (or is away: see `away`). */
+  get refusing(): RedisRefusal | undefined {
+    return this.#refusing;
+  }
+
+  /** True while a write would be sent: Redis answers and is not known to refuse writes. */
+  get writable(): boolean {
+    return !this.away && this.#refusing === undefined;
   }
 
   /** True while a command would only fail: not connected, or Redis left a command or PING unanswered and no PING answered since. */
@@ -85,26 +128,39 @@ export class RedisAway {
     return this.#redis.status !== 'ready' || this.#timedOut;
   }
 
-  /** Runs `read`, or throws a `RedisAwayError` at once when Redis is away (see the class). */
+  /** Runs `read`, or throws a `RedisAwayError` at once when Redis is away or loading (see the class). */
   read<T>(what: string, read: () => Promise<T>): Promise<T> {
-    return this.#guarded(what, read);
+    return this.#guarded(what, read, this.#refusing?.reads === true);
   }
 
   /**
-   * Runs `write`, or throws a `RedisAwayError` at once when Redis is away; one in progress as Redis
-   * goes away is no longer waited for (it may land all the same), so it must be one the caller can
-   * make again (a state's save, the timers' index: the event is tried again).
+   * Runs `write`, or throws a `RedisAwayError` at once when Redis is away or refuses writes; one in
+   * progress as Redis goes away is no longer waited for (it may land all the same), so it must be one
+   * the caller can make again (a state's save, the timers' index: the event is tried again).
    */
   write<T>(what: string, write: () => Promise<T>): Promise<T> {
-    return this.#guarded(what, write);
+    return this.#guarded(what, write, this.#refusing !== undefined);
   }
 
-  /** Throws a `RedisAwayError` when Redis is away: before work that is useless without it. */
+  /** Throws a `RedisAwayError` when a write would fail: before work that is useless without it. */
   check(what: string): void {
     if (this.away) throw this.#refused(what, 'not sent');
+    if (this.#refusing) throw this.#notSent(what, this.#refusing);
   }
 
-  /** Resolves when Redis answers again after being away (a wait still in progress: not before). */
+  /**
+   * `err`, a command's failure, as the caller throws it: a `RedisAwayError` when it is a refusal
+   * (which from now on fails what it refuses at once), `err` itself otherwise. For the answers a
+   * guarded command reads on its own (a pipeline's, each command's).
+   */
+  failure(what: string, err: Error): Error {
+    const refusal = redisRefusal(err);
+    if (!refusal) return err;
+    this.#refuse(refusal);
+    return new RedisAwayError(`Redis refused ${what}: ${refusal.reply}`, { cause: err });
+  }
+
+  /** Resolves when Redis answers again after being away, or takes writes after refusing them (a wait still in progress: not before). */
   answersAgain(): AnswersAgain {
     let back: () => void = () => {};
     const ready = new Promise<void>((resolve) => {
@@ -114,8 +170,9 @@ export class RedisAway {
     return { ready, cancel: () => this.#onBack.delete(back) };
   }
 
-  #guarded<T>(what: string, command: () => Promise<T>): Promise<T> {
+  #guarded<T>(what: string, command: () => Promise<T>, refused: boolean): Promise<T> {
     if (this.away) return Promise.reject(this.#refused(what, 'not sent'));
+    if (refused && this.#refusing) return Promise.reject(this.#notSent(what, this.#refusing));
     this.#sent++;
     this.#watch ??= this.#arm();
     return new Promise<T>((resolve, reject) => {
@@ -133,7 +190,7 @@ export class RedisAway {
         (err: unknown) => {
           settled();
           if (timedOut(err)) this.#timeout();
-          reject(err);
+          reject(err instanceof Error ? this.failure(what, err) : err);
         },
       );
     });
@@ -141,7 +198,65 @@ export class RedisAway {
 
   #refused(what: string, how: string): RedisAwayError {
     this.#changed();
-    return new RedisAwayError(`Redis away: ${what} ${how}`, { context: { dependency: 'redis' } });
+    return new RedisAwayError(`Redis away: ${what} ${how}`);
+  }
+
+  #notSent(what: string, refusal: RedisRefusal): RedisAwayError {
+    return new RedisAwayError(
+      `Redis refuses ${refusal.reads ? 'commands' : 'writes'} (${refusal.reason}): ${what} not sent`,
+    );
+  }
+
+  /** Redis refused a command as it refuses every write (or, loading, every command): said once per reason. */
+  #refuse(refusal: RedisRefusal): void {
+    const before = this.#refusing;
+    this.#refusing = refusal;
+    if (before?.reason !== refusal.reason) {
+      this.#log?.error(
+        { reason: refusal.reason, reply: refusal.reply },
+        `${refusal.says}. Alarms still alert; other events and timers wait until it takes writes again`,
+      );
+      this.onRefusing?.(refusal);
+    }
+    this.#probeWrites();
+  }
+
+  /**
+   * While Redis refuses, a write of the probe key every `REDIS_PROBE_EVERY_MS` (one that an out of
+   * memory Redis refuses too, as it would a state's save; while loading, a read first): taken, Redis
+   * takes writes again. While
+   * Redis is away the probe waits: its return is found by the away watch.
+   */
+  #probeWrites(): void {
+    if (this.#probingWrites) return;
+    this.#probingWrites = true;
+    const timer = setTimeout(async () => {
+      this.#probingWrites = false;
+      if (this.#refusing === undefined || this.#redis.status === 'end') return;
+      if (this.away) return this.#probeWrites();
+      try {
+        // Loading, a replica refuses writes first (READONLY) and reads only after: a read says whether
+        // it still loads, so that the reason does not go back and forth between the two.
+        if (this.#refusing.reads) await this.#redis.exists(this.#probeKey);
+        await this.#redis.set(this.#probeKey, '1', 'PX', 60_000);
+      } catch (err) {
+        const refusal = redisRefusal(err);
+        if (refusal) this.#refuse(refusal);
+        else this.#probeWrites();
+        return;
+      }
+      this.#refusing = undefined;
+      this.#log?.info('redis takes writes again');
+      this.onRefusing?.(undefined);
+      if (!this.away) this.#ended(this.#onBack);
+    }, REDIS_PROBE_EVERY_MS);
+    timer.unref();
+  }
+
+  #ended(waiting: Set<() => void>): void {
+    const ended = [...waiting];
+    waiting.clear();
+    for (const end of ended) end();
   }
 
   /**
@@ -211,10 +326,8 @@ export class RedisAway {
     const away = this.away;
     if (away === this.#wasAway) return;
     this.#wasAway = away;
-    const waiting = away ? this.#onAway : this.#onBack;
-    const ended = [...waiting];
-    waiting.clear();
-    for (const end of ended) end();
+    // Back, but refusing writes: what waits for it waits on, until a probe write is taken.
+    if (away || this.#refusing === undefined) this.#ended(away ? this.#onAway : this.#onBack);
     const cause = this.#timedOut ? 'unanswered' : 'disconnected';
     if (away) this.#log?.warn({ cause }, 'redis away: its commands fail at once until it answers again');
     else this.#log?.info('redis answers again');

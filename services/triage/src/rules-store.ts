@@ -520,7 +520,7 @@ export class RulesStore {
       this.#copyLater(this.#owed.splice(0));
     };
     // Back already (a wait that ended before this one began would never end it).
-    if (!redisAway.away) {
+    if (redisAway.writable) {
       waiting.cancel();
       copyOwed();
     } else void waiting.ready.then(copyOwed);

@@ -10,6 +10,7 @@ import {
   type Logger,
   lastValues,
   openDeviceMapMirror,
+  type RedisRefusalReason,
   type ServiceContext,
   type ServiceHandle,
   securityEventPublisher,
@@ -89,8 +90,9 @@ async function wireTriage(
   // Before the rules: the copy of their history is kept in Redis.
   service.step('connecting to Redis');
   const redis = await service.redis({ url: config.REDIS_URL });
-  // Commands fail at once while Redis is known not to answer, logged as it goes and comes back.
-  RedisAway.of(redis, logger);
+  // Commands fail at once while Redis is known not to answer, or writes while it refuses them,
+  // logged as it goes and comes back.
+  const redisAway = RedisAway.of(redis, logger, `${n.redisPrefix}triage:writable`);
   service.step('opening the rule set in force');
   const rules = await RulesStore.open({ nc, names: n, redis, fallback, clock, logger, replicas });
   lifecycle.add('rules', () => rules.close());
@@ -118,6 +120,12 @@ async function wireTriage(
     if (away) metrics.redisWentAway.inc({ cause });
   };
   metrics.redisAway.set(RedisAway.of(redis).away ? 1 : 0);
+  for (const reason of REDIS_REFUSAL_REASONS) metrics.redisRefusing.set({ reason }, 0);
+  redisAway.onRefusing = (refusal) => {
+    for (const reason of REDIS_REFUSAL_REASONS)
+      metrics.redisRefusing.set({ reason }, reason === refusal?.reason ? 1 : 0);
+    if (refusal) metrics.redisRefusals.inc({ reason: refusal.reason });
+  };
   watchConsumers(registry, jsm, [{ stream: n.streams.events, include: (c) => c.startsWith('triage-') }]);
   const timers = await TimerStore.open({
     nc,
@@ -258,6 +266,8 @@ async function wireTriage(
   lifecycle.add('partitions', () => ownership.stop());
 
   service.ready('partitions', () => workers.healthy);
+  // Redis answers but refuses writes: no state is saved, so events and timers wait (alarms still alert).
+  service.ready('redisWrites', () => redisAway.refusing === undefined);
   service.ready('leases', () => ownership.healthy);
   // Ready means it holds what it needs: partitions, or the standby's certainty that a live
   // instance holds every one (see "Readiness" in the README).
@@ -268,6 +278,7 @@ async function wireTriage(
     area: ownership.area,
     standby: ownership.standby,
     areaLanes: work.areaTypes(),
+    redis: redisRefusingNow(redisAway),
   }));
   service.step('mounting the rules API');
   await registerRulesApi(
@@ -288,6 +299,14 @@ async function wireTriage(
     'triage started',
   );
   return {};
+}
+
+const REDIS_REFUSAL_REASONS: readonly RedisRefusalReason[] = ['oom', 'loading', 'readonly', 'misconf'];
+
+/** For `/readyz`: what Redis refuses now and why, in its words and an operator's. */
+function redisRefusingNow(away: RedisAway): Record<string, unknown> {
+  const refusal = away.refusing;
+  return refusal ? { refuses: refusal.reason, says: refusal.says, reply: refusal.reply } : { refuses: null };
 }
 
 async function loadRuleSet(file: string | undefined): Promise<RuleSet> {

@@ -109,9 +109,9 @@ export class StateStore {
     this.#loaded = options.loaded ?? (() => undefined);
   }
 
-  /** Whether Redis is known not to answer now: a load not held in memory fails at once (`RedisAway`). */
-  get redisAway(): boolean {
-    return RedisAway.of(this.#redis).away;
+  /** Whether a save would be sent now: Redis answers and is not known to refuse writes (`RedisAway`). */
+  get redisWritable(): boolean {
+    return RedisAway.of(this.#redis).writable;
   }
 
   /** States held in memory now. */
@@ -175,7 +175,7 @@ export class StateStore {
       // A key of another type where the list goes is as unreadable as a list that is not a state.
       const unreadable = listErr !== null && /WRONGTYPE/.test(listErr.message);
       const refused = (unreadable ? null : listErr) ?? legacyErr;
-      if (refused) throw refused;
+      if (refused) throw RedisAway.of(this.#redis).failure('a state load', refused);
       list = unreadable ? [UNREADABLE] : ((listValue as string[] | undefined) ?? []);
       legacy = (replies?.[1]?.[1] as string | null | undefined) ?? null;
     } catch (err) {

@@ -337,7 +337,7 @@ export class TimerStore {
     const refused = answers.find(([err]) => err !== null)?.[0];
     if (refused)
       throw new TransientError("could not write the timers' index or the state", {
-        cause: refused,
+        cause: away.failure("the timers' index and the state", refused),
         context: { dependency: 'redis' },
       });
     if (!then) return;
@@ -408,9 +408,13 @@ export class TimerStore {
    * away (the next read finds them again). Each was waited for, one after another: a Redis that
    * stopped right after the read held the partition lane (its next pull, and every event behind
    * it) for the command timeout (5 s) an entry.
+   * Fails at once (`RedisAwayError`) while Redis is away or refuses writes.
    */
   async due(partition: number, now: number, limit = 50): Promise<Timer[]> {
     const away = RedisAway.of(this.#redis);
+    // Firing a timer takes writes (its removal, the state's save): while Redis refuses them, a timer
+    // read to fire would be decided again every round of its lane, its alerts stored again each time.
+    away.check('a due timers read');
     const ids = await away.read('a due timers read', async () => {
       await this.#indexWhole();
       return this.#redis.zrangebyscore(this.indexKey(partition), '-inf', now, 'LIMIT', 0, limit);

@@ -362,15 +362,13 @@ export async function triageOnOwnRedis(label: string, logger: Logger, env: Recor
     ...env,
   });
   const clients = await testbed.connect();
-  const triage: TriageHandle = await startTriage(testbed.config, {
-    logger,
-    clock: new ManualClock(T0),
-    ruleSet: LEASE_RULES,
-  });
+  const clock = new ManualClock(T0);
+  const triage: TriageHandle = await startTriage(testbed.config, { logger, clock, ruleSet: LEASE_RULES });
   return {
     redisServer,
     testbed,
     ...clients,
+    clock,
     triage,
     async close(): Promise<void> {
       await triage.close();
