@@ -15,7 +15,8 @@ export type { FastifyInstance, FastifyReply, FastifyRequest, Registry };
 /** Metric classes, so services register on `createMetrics`' registry without their own prom-client. */
 export { Counter, Gauge, Histogram };
 
-export type ReadinessCheck = () => Promise<boolean> | boolean;
+/** Ready (true) or not (false, or why not in words, which `/readyz` tells under `reasons`). */
+export type ReadinessCheck = () => Promise<boolean | string> | boolean | string;
 
 /**
  * How long a client may take to send one whole request, headers and body: the largest body a
@@ -88,9 +89,12 @@ export function createHttpServer(options: {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const checks: Record<string, boolean> = {};
+    const reasons: Record<string, string> = {};
     for (const [name, check] of Object.entries(options.readiness)) {
       try {
-        checks[name] = await check();
+        const answer = await check();
+        checks[name] = answer === true;
+        if (typeof answer === 'string') reasons[name] = answer;
       } catch {
         checks[name] = false;
       }
@@ -98,7 +102,12 @@ export function createHttpServer(options: {
     const draining = options.draining?.() ?? false;
     const ready = !draining && Object.values(checks).every(Boolean);
     const status = draining ? 'draining' : ready ? 'ready' : 'not-ready';
-    return reply.code(ready ? 200 : 503).send({ ...options.details?.(), status, checks });
+    return reply.code(ready ? 200 : 503).send({
+      ...options.details?.(),
+      status,
+      checks,
+      ...(Object.keys(reasons).length > 0 ? { reasons } : {}),
+    });
   });
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', options.metrics.contentType).send(await options.metrics.metrics()),

@@ -24,6 +24,8 @@ export {
   ConfigError,
   isDataException,
   PoisonMessageError,
+  type PostgresRefusal,
+  postgresRefusal,
   StreamReplicasError,
   TelecareError,
   TransientError,
@@ -81,7 +83,7 @@ export {
   openDeviceMapMirror,
   WatchedBucket,
 } from './kv.ts';
-export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';
+export { createLogger, type Logger, REDACT_PATHS, warnFailure } from './logger.ts';
 export {
   connectMqtt,
   disableNagle,
@@ -132,7 +134,9 @@ export {
   migrationLockOf,
   type Pool,
   type PoolClient,
+  REFUSAL_FRESH_MS,
   withTransaction,
+  writesRefused,
 } from './postgres.ts';
 export { JetStreamPublisher } from './publisher.ts';
 export { ReadMark } from './read-mark.ts';

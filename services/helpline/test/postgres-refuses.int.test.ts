@@ -1,0 +1,117 @@
+import { OwnPostgres, waitFor } from '@telecare/testkit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { helplineHarness } from './harness.ts';
+
+/**
+ * The helpline while its PostgreSQL answers but refuses writes: read-only, as the old primary
+ * after a failover (a standby) or with `default_transaction_read_only` set by a DBA. Alerts wait
+ * unacknowledged and become cases once it takes writes again; operators are told; the log says it
+ * once. PostgreSQL down altogether: `postgres-outage.int.test.ts`.
+ */
+let server: OwnPostgres;
+let admin: pg.Client;
+let h: Awaited<ReturnType<typeof helplineHarness>>;
+const logs: { level: number; msg: string; [key: string]: unknown }[] = [];
+
+/** Sets a server-wide setting as a DBA does (ALTER SYSTEM, then a reload every session takes). */
+async function setSystem(setting: string, value: string | undefined): Promise<void> {
+  await admin.query(
+    value === undefined ? `alter system reset ${setting}` : `alter system set ${setting} = '${value}'`,
+  );
+  await admin.query('select pg_reload_conf()');
+}
+
+beforeAll(async () => {
+  server = await OwnPostgres.start();
+  admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  // The DBA's own session keeps writing whatever the server-wide default says.
+  await admin.query('set default_transaction_read_only = off');
+  h = await helplineHarness(
+    'pgrefuses',
+    { DATABASE_URL: server.url },
+    { logs: { level: 'info', destination: { write: (line) => void logs.push(JSON.parse(line)) } } },
+  );
+  await h.start();
+}, 120_000);
+
+afterAll(async () => {
+  await h?.close();
+  await admin?.end();
+  server?.destroy();
+});
+
+const allCases = async () =>
+  (await h.api('/api/cases?state=all&limit=500')).json as {
+    id: string;
+    residentId: string;
+    alertIds: string[];
+  }[];
+
+const readyz = async () => {
+  const response = await fetch(new URL('/readyz', h.helpline.url));
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+};
+
+const retried = async (): Promise<number> => {
+  const text = await (await fetch(new URL('/metrics', h.helpline.url))).text();
+  return Number(/^helpline_alerts_retried_total (\d+)/m.exec(text)?.[1] ?? 0);
+};
+
+describe('PostgreSQL read-only (a standby after a failover, or default_transaction_read_only)', () => {
+  it('keeps alerts unacknowledged, tells operators and the log once, and commits each once when writable again', async () => {
+    const first = h.alert({ residentId: 'res_ro_first', priority: 1 });
+    await h.publish(first);
+    const waiting = await h.caseOf('res_ro_first');
+
+    await setSystem('default_transaction_read_only', 'on');
+    const notReady = await waitFor(
+      async () => {
+        const r = await readyz();
+        return r.status === 503 && r;
+      },
+      { timeoutMs: 10_000, what: '/readyz to fail while PostgreSQL is read-only' },
+    );
+    expect(JSON.stringify(notReady.json)).toMatch(/read-only/);
+
+    // An operator's accept is not saved and says so: a 503 to try again, not a 500.
+    const accept = await h.api(`/api/cases/${waiting.id}/accept`, { method: 'POST' });
+    expect(accept.status).toBe(503);
+    expect(accept.json.message).toMatch(/read-only.*nothing was saved/i);
+
+    const retriedBefore = await retried();
+    const alarms = [1, 2, 3, 4].map((i) => h.alert({ residentId: `res_ro_${i}`, priority: i === 4 ? 4 : 1 }));
+    for (const a of alarms) await h.publish(a);
+    await h.publish(alarms[0] as (typeof alarms)[0]);
+    // Refused for a while: nothing of them is committed, and the attempts back off.
+    const refusedFor = 6_000;
+    await new Promise((resolve) => setTimeout(resolve, refusedFor));
+    const during = await allCases();
+    expect(during.flatMap((c) => c.alertIds)).not.toContain(alarms[0]?.id);
+    const attempts = (await retried()) - retriedBefore;
+    expect(attempts, `${attempts} attempts of 4 alerts in ${refusedFor} ms`).toBeLessThanOrEqual(4 * 12);
+
+    // Said once, in words, without a stack per alert.
+    const told = logs.filter((l) => /read-only/.test(String(l.msg)));
+    expect(told.map((l) => l.msg)).toHaveLength(1);
+    expect(told[0]?.msg).toMatch(/^PostgreSQL is read-only \(a standby\?/);
+    const warnings = logs.filter((l) => l.level >= 40 && JSON.stringify(l).includes('25006'));
+    const stacks = warnings.filter((l) => JSON.stringify(l).includes('    at '));
+    expect(stacks.map((l) => `${l.component}: ${l.msg}`)).toEqual([]);
+
+    await setSystem('default_transaction_read_only', undefined);
+    await waitFor(
+      async () => {
+        const ids = new Set((await allCases()).flatMap((c) => c.alertIds));
+        return alarms.every((a) => ids.has(a.id));
+      },
+      { timeoutMs: 40_000, intervalMs: 200, what: 'every alert raised while read-only in a case' },
+    );
+    const ids = (await allCases()).flatMap((c) => c.alertIds);
+    expect(new Set(ids).size).toBe(ids.length);
+    await waitFor(async () => (await readyz()).status === 200, { timeoutMs: 10_000, what: '/readyz back' });
+    expect((await h.api(`/api/cases/${waiting.id}/accept`, { method: 'POST' })).status).toBe(200);
+    expect(logs.some((l) => /PostgreSQL takes writes again/.test(String(l.msg)))).toBe(true);
+  }, 90_000);
+});
