@@ -41,6 +41,7 @@ class Refusals {
 }
 
 const refusalsOf = new WeakMap<pg.Pool, Refusals>();
+const READ_ONLY = '25006';
 
 /**
  * Why the pool's writes are refused now, in words, or undefined: the server is read-only (asked:
@@ -49,8 +50,10 @@ const refusalsOf = new WeakMap<pg.Pool, Refusals>();
  */
 export async function writesRefused(pool: pg.Pool): Promise<string | undefined> {
   const { rows } = await pool.query<{ transaction_read_only: string }>('show transaction_read_only');
-  if (rows[0]?.transaction_read_only === 'on') return postgresRefusal({ code: '25006' })?.reason;
-  return refusalsOf.get(pool)?.recent?.reason;
+  if (rows[0]?.transaction_read_only === 'on') return postgresRefusal({ code: READ_ONLY })?.reason;
+  // A read-only refusal met lately is over: the server (or the one the name now reaches) writes.
+  const recent = refusalsOf.get(pool)?.recent;
+  return recent?.code === READ_ONLY ? undefined : recent?.reason;
 }
 
 /** A pool whose idle-client errors are logged instead of crashing the process. */

@@ -65,6 +65,13 @@ describe('PostgreSQL read-only (a standby after a failover, or default_transacti
     await h.publish(first);
     const waiting = await h.caseOf('res_ro_first');
 
+    const sessions = async () =>
+      (
+        await admin.query<{ pid: number }>(
+          "select pid from pg_stat_activity where application_name = 'helpline'",
+        )
+      ).rows.map((r) => r.pid);
+    const before = await sessions();
     await setSystem('default_transaction_read_only', 'on');
     const notReady = await waitFor(
       async () => {
@@ -113,5 +120,9 @@ describe('PostgreSQL read-only (a standby after a failover, or default_transacti
     await waitFor(async () => (await readyz()).status === 200, { timeoutMs: 10_000, what: '/readyz back' });
     expect((await h.api(`/api/cases/${waiting.id}/accept`, { method: 'POST' })).status).toBe(200);
     expect(logs.some((l) => /PostgreSQL takes writes again/.test(String(l.msg)))).toBe(true);
+    // A session that was refused was closed, not kept: its replacement connects anew, and so reaches
+    // the new primary when the server's name has moved to it.
+    const after = new Set(await sessions());
+    expect(before.filter((pid) => !after.has(pid)).length).toBeGreaterThan(0);
   }, 90_000);
 });
