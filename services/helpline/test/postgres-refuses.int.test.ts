@@ -1,7 +1,8 @@
 import { OwnPostgres, waitFor } from '@telecare/testkit';
 import pg from 'pg';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness } from './harness.ts';
+import { helplineHarness, launchChromium } from './harness.ts';
 
 /**
  * The helpline while its PostgreSQL answers but refuses writes: read-only, as the old primary
@@ -12,6 +13,7 @@ import { helplineHarness } from './harness.ts';
 let server: OwnPostgres;
 let admin: pg.Client;
 let h: Awaited<ReturnType<typeof helplineHarness>>;
+let browser: Browser | undefined;
 const logs: { level: number; msg: string; [key: string]: unknown }[] = [];
 
 /** Sets a server-wide setting as a DBA does (ALTER SYSTEM, then a reload every session takes). */
@@ -30,13 +32,15 @@ beforeAll(async () => {
   await admin.query('set default_transaction_read_only = off');
   h = await helplineHarness(
     'pgrefuses',
-    { DATABASE_URL: server.url },
+    // Console pings every second: a console hears of a refused heartbeat within a couple of seconds.
+    { DATABASE_URL: server.url, PRESENCE_ON_LOGIN: 'available', PRESENCE_TIMEOUT_S: '3' },
     { logs: { level: 'info', destination: { write: (line) => void logs.push(JSON.parse(line)) } } },
   );
   await h.start();
 }, 120_000);
 
 afterAll(async () => {
+  await browser?.close();
   await h?.close();
   await admin?.end();
   server?.destroy();
@@ -125,4 +129,25 @@ describe('PostgreSQL read-only (a standby after a failover, or default_transacti
     const after = new Set(await sessions());
     expect(before.filter((pid) => !after.has(pid)).length).toBeGreaterThan(0);
   }, 90_000);
+
+  it('the console says the case database refuses writes and actions are not saved, and is live again after (Chromium)', async () => {
+    await h.user('rita', 'operator');
+    browser = await launchChromium();
+    const page = await (await browser.newContext({ viewport: { width: 1366, height: 768 } })).newPage();
+    await page.goto(h.helpline.url);
+    await page.fill('#username', 'rita');
+    await page.fill('#password', 'correct horse battery');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#status:text("live")');
+
+    await setSystem('default_transaction_read_only', 'on');
+    const status = page.locator('#status');
+    await expect
+      .poll(() => status.textContent(), { timeout: 10_000 })
+      .toMatch(/case database refuses writes: .*actions are not saved/);
+    expect(await status.getAttribute('class')).toBe('bad');
+
+    await setSystem('default_transaction_read_only', undefined);
+    await expect.poll(() => status.textContent(), { timeout: 20_000 }).toBe('live');
+  }, 60_000);
 });
