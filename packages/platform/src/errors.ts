@@ -47,7 +47,9 @@ const REFUSALS: Readonly<Record<string, { what: string; until?: string }>> = {
   },
   '53100': { what: 'PostgreSQL has no disk space left', until: 'writes are refused until space is freed' },
   '53200': { what: 'PostgreSQL is out of memory' },
-  '53300': { what: 'PostgreSQL has no connection free (max_connections reached by its clients)' },
+  '53300': {
+    what: "PostgreSQL takes no more connections (max_connections, or a role's or database's connection limit, reached)",
+  },
   '57014': { what: 'PostgreSQL cancelled a statement (statement_timeout, or a DBA cancelled it)' },
   '25P03': {
     what: 'PostgreSQL ended a session idle in its transaction (idle_in_transaction_session_timeout)',

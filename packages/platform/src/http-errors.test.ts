@@ -25,7 +25,7 @@ describe('isDependencyDown', () => {
     for (const [code, what] of [
       ['25006', /^PostgreSQL is read-only \(a standby\?/],
       ['53100', /no disk space left/],
-      ['53300', /no connection free/],
+      ['53300', /takes no more connections/],
       // A statement cancelled (the pool's statement timeout, or a DBA): nothing saved, try again.
       ['57014', /cancelled a statement/],
       ['25P03', /idle_in_transaction_session_timeout/],

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { postgresRefusal } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { DATA_POLICY, securityHeaders } from './web-security.ts';
 
@@ -95,8 +96,11 @@ export function createHttpServer(options: {
         const answer = await check();
         checks[name] = answer === true;
         if (typeof answer === 'string') reasons[name] = answer;
-      } catch {
+      } catch (err) {
         checks[name] = false;
+        // PostgreSQL answering with a refusal (no connection free, say) says why.
+        const refusal = postgresRefusal(err);
+        if (refusal) reasons[name] = refusal.reason;
       }
     }
     const draining = options.draining?.() ?? false;

@@ -158,7 +158,11 @@ export async function withTransaction<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const refusals = refusalsOf.get(pool);
-  const client = await pool.connect();
+  const client = await pool.connect().catch((err: unknown) => {
+    const refusal = postgresRefusal(err);
+    if (refusal) refusals?.refused(refusal);
+    throw err;
+  });
   let result: T;
   let wrote = false;
   try {

@@ -14,6 +14,7 @@ let server: OwnPostgres;
 let admin: pg.Client;
 let h: Awaited<ReturnType<typeof helplineHarness>>;
 let browser: Browser | undefined;
+const ROLE = 'helpline_app';
 const logs: { level: number; msg: string; [key: string]: unknown }[] = [];
 
 /** Sets a server-wide setting as a DBA does (ALTER SYSTEM, then a reload every session takes). */
@@ -30,10 +31,17 @@ beforeAll(async () => {
   await admin.connect();
   // The DBA's own session keeps writing whatever the server-wide default says.
   await admin.query('set default_transaction_read_only = off');
+  // The helpline logs in as a role of its own, as in production: a DBA can limit its connections.
+  await admin.query(`create role ${ROLE} login`);
+  await admin.query(`grant create on database test to ${ROLE}`);
   h = await helplineHarness(
     'pgrefuses',
     // Console pings every second: a console hears of a refused heartbeat within a couple of seconds.
-    { DATABASE_URL: server.url, PRESENCE_ON_LOGIN: 'available', PRESENCE_TIMEOUT_S: '3' },
+    {
+      DATABASE_URL: server.url.replace('postgres@', `${ROLE}@`),
+      PRESENCE_ON_LOGIN: 'available',
+      PRESENCE_TIMEOUT_S: '3',
+    },
     { logs: { level: 'info', destination: { write: (line) => void logs.push(JSON.parse(line)) } } },
   );
   await h.start();
@@ -71,9 +79,7 @@ describe('PostgreSQL read-only (a standby after a failover, or default_transacti
 
     const sessions = async () =>
       (
-        await admin.query<{ pid: number }>(
-          "select pid from pg_stat_activity where application_name = 'helpline'",
-        )
+        await admin.query<{ pid: number }>('select pid from pg_stat_activity where usename = $1', [ROLE])
       ).rows.map((r) => r.pid);
     const before = await sessions();
     await setSystem('default_transaction_read_only', 'on');
@@ -149,5 +155,45 @@ describe('PostgreSQL read-only (a standby after a failover, or default_transacti
 
     await setSystem('default_transaction_read_only', undefined);
     await expect.poll(() => status.textContent(), { timeout: 20_000 }).toBe('live');
+  }, 60_000);
+});
+
+describe('PostgreSQL takes no more connections (53300)', () => {
+  it('keeps alerts unacknowledged while no connection is had, says why once, and commits each once after', async () => {
+    // Every connection the helpline holds is cut and no new one is let in: as when other clients
+    // took every slot while it reconnected after a failover.
+    const from = logs.length;
+    await admin.query(`alter role ${ROLE} connection limit 0`);
+    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [ROLE]);
+    const alarms = [1, 2, 3].map((i) => h.alert({ residentId: `res_full_${i}`, priority: 1 }));
+    for (const a of alarms) await h.publish(a);
+    const notReady = await waitFor(
+      async () => {
+        const r = await readyz();
+        return r.status === 503 && r;
+      },
+      { timeoutMs: 10_000, what: '/readyz to fail while no connection is let in' },
+    );
+    expect(JSON.stringify(notReady.json)).toMatch(/takes no more connections/);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect((await admin.query('select 1 from pg_stat_activity where usename = $1', [ROLE])).rowCount).toBe(0);
+    expect(logs.filter((l) => /takes no more connections/.test(String(l.msg)))).toHaveLength(1);
+    // Said once: no warning per alert or per timer tick, and no stack but for the sessions cut
+    // (one warning each, as the server ended them).
+    const warned = logs.slice(from).filter((l) => l.level >= 40);
+    expect(warned.filter((l) => l.component !== 'postgres' && l.component !== 'api')).toEqual([]);
+    expect(warned.filter((l) => /too many connections/.test(JSON.stringify(l.err ?? '')))).toEqual([]);
+
+    await admin.query(`alter role ${ROLE} connection limit -1`);
+    await waitFor(
+      async () => {
+        const ids = new Set((await allCases()).flatMap((c) => c.alertIds));
+        return alarms.every((a) => ids.has(a.id));
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'every alert raised while refused a connection in a case' },
+    );
+    const ids = (await allCases()).flatMap((c) => c.alertIds);
+    expect(new Set(ids).size).toBe(ids.length);
+    await waitFor(async () => (await readyz()).status === 200, { timeoutMs: 10_000, what: '/readyz back' });
   }, 60_000);
 });
