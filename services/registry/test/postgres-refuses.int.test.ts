@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '@telecare/platform';
 import { cleanupNamespace, OwnPostgres, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
 import { apiCaller } from './support.ts';
@@ -12,7 +11,6 @@ import { apiCaller } from './support.ts';
 // server takes writes again the same request is saved, without a restart of the registry.
 const ns = uniqueNamespace('regpgrefuses');
 let postgres: OwnPostgres;
-let admin: pg.Client;
 let registry: RegistryHandle;
 let token: string;
 const call = apiCaller(
@@ -20,20 +18,8 @@ const call = apiCaller(
   () => token,
 );
 
-async function readOnly(on: boolean): Promise<void> {
-  await admin.query(
-    on
-      ? "alter system set default_transaction_read_only = 'on'"
-      : 'alter system reset default_transaction_read_only',
-  );
-  await admin.query('select pg_reload_conf()');
-}
-
 beforeAll(async () => {
   postgres = await OwnPostgres.start();
-  admin = new pg.Client({ connectionString: postgres.url });
-  await admin.connect();
-  await admin.query('set default_transaction_read_only = off');
   const env = serviceEnv(ns, {
     REGISTRY_PORT: '0',
     DATABASE_URL: postgres.url,
@@ -47,7 +33,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registry?.close().catch(() => undefined);
-  await admin?.end();
   postgres?.destroy();
   await cleanupNamespace(ns);
 });
@@ -57,7 +42,7 @@ describe('registry on a read-only PostgreSQL', () => {
     const resident = { name: 'Read Only', address: '1 Road', postcode: 'GL1 2AB' };
     expect((await call('POST', '/api/residents', resident)).status).toBe(201);
 
-    await readOnly(true);
+    await postgres.alterSystem('default_transaction_read_only', 'on');
     const ready = await waitFor(
       async () => {
         const res = await fetch(`${registry.url}/readyz`);
@@ -79,7 +64,7 @@ describe('registry on a read-only PostgreSQL', () => {
     );
     expect((await call('GET', '/api/residents')).status).toBe(200);
 
-    await readOnly(false);
+    await postgres.alterSystem('default_transaction_read_only', undefined);
     await waitFor(async () => (await fetch(`${registry.url}/readyz`)).status === 200, {
       what: 'ready again',
     });
