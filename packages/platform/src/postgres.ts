@@ -12,7 +12,8 @@ export const REFUSAL_FRESH_MS = 30_000;
 
 /**
  * What PostgreSQL refuses a pool's transactions (read-only, disk full: `postgresRefusal`), said
- * once when it begins or changes, not per statement, and once when a transaction writes again.
+ * once when it begins or changes, not per statement, and once when it is over: for a refusal of
+ * every write, a transaction that wrote; for one of a connection or statement, any that committed.
  */
 class Refusals {
   #current: (PostgresRefusal & { at: number }) | undefined;
@@ -23,13 +24,18 @@ class Refusals {
     this.#current = { ...refusal, at: Date.now() };
   }
 
-  get pending(): boolean {
-    return this.#current !== undefined;
+  /** Whether a commit must say whether it wrote to end the refusal (a read-only one would not). */
+  get writesRefused(): boolean {
+    return this.#current?.allWrites === true;
   }
 
-  wrote(): void {
-    if (!this.#current) return;
-    this.log.info({ was: this.#current.code }, 'PostgreSQL takes writes again');
+  committed(wrote: boolean): void {
+    const current = this.#current;
+    if (!current || (current.allWrites && !wrote)) return;
+    this.log.info(
+      { was: current.code },
+      current.allWrites ? 'PostgreSQL takes writes again' : 'PostgreSQL answers again',
+    );
     this.#current = undefined;
   }
 
@@ -170,7 +176,7 @@ export async function withTransaction<T>(
     result = await fn(client);
     // While writes were refused, whether this one wrote (was given a transaction id) says they
     // are taken again; a read-only transaction commits on a standby too.
-    if (refusals?.pending) {
+    if (refusals?.writesRefused) {
       const { rows } = await client.query<{ xid: string | null }>('select txid_current_if_assigned() as xid');
       wrote = rows[0]?.xid != null;
     }
@@ -195,6 +201,6 @@ export async function withTransaction<T>(
     throw err;
   }
   client.release();
-  if (wrote) refusals?.wrote();
+  refusals?.committed(wrote);
   return result;
 }
