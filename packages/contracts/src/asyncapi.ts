@@ -71,7 +71,8 @@ export function asyncApiDocument(): Record<string, unknown> {
       },
       events: {
         address: 'telecare.events.{partition}.{type}',
-        description: 'Stream EVENTS. One partition per resident (FNV-1a of the resident id).',
+        description:
+          'Stream EVENTS (42 days or its share of the JetStream store, whichever holds less, oldest out first). One partition per resident (FNV-1a of the resident id).',
         parameters: {
           partition: { description: 'Partition number' },
           type: { description: 'Taxonomy type' },
@@ -109,7 +110,7 @@ export function asyncApiDocument(): Record<string, unknown> {
       securityEvents: {
         address: 'telecare.security.events',
         description:
-          "Stream SECURITY (30 days, 256 MiB, 1,000,000 events, oldest out first): misuse a service refused (a reveal over its rate limit, a forged DC-09 frame, an alarm from the wrong kind of device, a cancel triage did not take). The gateways and triage publish theirs with a Nats-Msg-Id of their own (sec_…; triage's from the alert and the cancel, so a redelivered event raises it once); the helpline stores every service's once in its list. A helpline that does not know a kind dead-letters that event (the others are stored): upgrade the helpline before the services that raise a new kind.",
+          "Stream SECURITY (30 days, 256 MiB or less on a small JetStream store, 1,000,000 events, oldest out first): misuse a service refused (a reveal over its rate limit, a forged DC-09 frame, an alarm from the wrong kind of device, a cancel triage did not take). The gateways and triage publish theirs with a Nats-Msg-Id of their own (sec_…; triage's from the alert and the cancel, so a redelivered event raises it once); the helpline stores every service's once in its list. A helpline that does not know a kind dead-letters that event (the others are stored): upgrade the helpline before the services that raise a new kind.",
         servers: [{ $ref: '#/servers/nats' }],
         messages: { securityEvent: { $ref: '#/components/messages/securityEvent' } },
       },

@@ -2,7 +2,13 @@ import { names } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { commonEnv, loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
-import { streamConfigs } from './nats.ts';
+import {
+  DEAD_LETTER_STREAM_MAX_BYTES,
+  DEFAULT_JETSTREAM_MAX_BYTES,
+  DiscardPolicy,
+  streamBytes,
+  streamConfigs,
+} from './nats.ts';
 
 describe('TELECARE_STREAM_REPLICAS', () => {
   const load = (value?: string) =>
@@ -23,5 +29,40 @@ describe('TELECARE_STREAM_REPLICAS', () => {
     expect(configs).toHaveLength(5);
     for (const config of configs) expect(config.num_replicas).toBe(3);
     for (const config of Object.values(streamConfigs(names('replicas')))) expect(config.num_replicas).toBe(1);
+  });
+});
+
+describe('TELECARE_JETSTREAM_MAX_BYTES', () => {
+  const load = (value?: string) =>
+    loadConfig('test', commonEnv, value === undefined ? {} : { TELECARE_JETSTREAM_MAX_BYTES: value });
+
+  it('is unset unless set, and reads bytes or a size as NATS writes it', () => {
+    expect(load().TELECARE_JETSTREAM_MAX_BYTES).toBeUndefined();
+    expect(load('200GB').TELECARE_JETSTREAM_MAX_BYTES).toBe(200 * 1024 ** 3);
+    expect(load('512M').TELECARE_JETSTREAM_MAX_BYTES).toBe(512 * 1024 ** 2);
+    expect(load('1.5TB').TELECARE_JETSTREAM_MAX_BYTES).toBe(1.5 * 1024 ** 4);
+    expect(load('16777216').TELECARE_JETSTREAM_MAX_BYTES).toBe(16 * 1024 ** 2);
+  });
+
+  it.each(['', 'lots', '10PB', '-5GB', '512KB'])('refuses %j, naming the variable', (value) => {
+    expect(() => load(value)).toThrow(/TELECARE_JETSTREAM_MAX_BYTES/);
+  });
+
+  it('shares every byte of the store between the streams and the buckets, EVENTS the most', () => {
+    for (const store of [16 * 1024 ** 2, DEFAULT_JETSTREAM_MAX_BYTES, 200 * 1024 ** 3]) {
+      const shares = streamBytes(store);
+      const sum = Object.values(shares).reduce((a, b) => a + b, 0);
+      expect(sum).toBe(store);
+      for (const share of Object.values(shares)) expect(share).toBeGreaterThan(0);
+      expect(shares.events).toBeGreaterThan(store * 0.8);
+      expect(shares.deadletter).toBeLessThanOrEqual(DEAD_LETTER_STREAM_MAX_BYTES);
+    }
+  });
+
+  it('bounds every stream, oldest first', () => {
+    for (const config of Object.values(streamConfigs(names('bytes'), { storeBytes: 200 * 1024 ** 3 }))) {
+      expect(config.max_bytes).toBeGreaterThan(0);
+      expect(config.discard).toBe(DiscardPolicy.Old);
+    }
   });
 });

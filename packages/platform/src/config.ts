@@ -19,6 +19,24 @@ const url = (protocols: readonly string[], fallback: string) =>
       `must be a URL (or comma-separated URLs) with scheme ${protocols.join(' or ')}`,
     );
 
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** A size in bytes, or with a unit as NATS's configuration writes it (`200GB`, `512MB`; binary). */
+export const byteSize = z
+  .string()
+  .trim()
+  .regex(/^\d+(\.\d+)?\s*([KMGT]B?)?$/i, 'must be a size in bytes, or with a unit: 512MB, 200GB, 1TB')
+  .transform((value) => {
+    const [, amount = '0', unit = ''] = /^([\d.]+)\s*([KMGT]?)/i.exec(value) ?? [];
+    return Math.floor(Number(amount) * (UNITS[unit.toUpperCase()] ?? 1));
+  })
+  .pipe(
+    z
+      .number()
+      .int()
+      .min(1024 ** 2, 'must be at least 1MB'),
+  );
+
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
 /** Environment names shared by every service (DESIGN §4, Configuration). */
@@ -38,6 +56,12 @@ export const commonEnv = {
    * (infra/nats/), 1 on a single server. JetStream allows at most 5.
    */
   TELECARE_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /**
+   * The JetStream store the streams share (`max_file_store` of each server, or less): every stream
+   * is bounded by its share (`streamBytes`), EVENTS by the most, its oldest events going first.
+   * Unset: the account's limit when JetStream reports one, else `DEFAULT_JETSTREAM_MAX_BYTES`.
+   */
+  TELECARE_JETSTREAM_MAX_BYTES: byteSize.optional(),
   /**
    * HTTP sockets one client address may hold open (0: no cap). Behind a reverse proxy every client
    * shares the proxy's address: cap there, and raise or turn this off.

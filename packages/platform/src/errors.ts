@@ -118,6 +118,42 @@ export class StreamReplicasError extends TelecareError {
   }
 }
 
+/** A size as an operator writes it in NATS's configuration (binary units). */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Number.isInteger(value) ? value : value.toFixed(1)}${units[unit]}`;
+}
+
+/**
+ * JetStream cannot reserve a stream's byte bound: its store has not that much left unreserved
+ * (`max_file_store`, or the account's limit, less the bounds of the streams already on it). The
+ * service cannot start until TELECARE_JETSTREAM_MAX_BYTES fits the store.
+ */
+export class StreamStorageError extends TelecareError {
+  readonly retryable = false;
+
+  constructor(
+    stream: string,
+    bytes: number,
+    store: { readonly bytes: number; readonly source: string },
+    answer: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      `cannot bound stream ${stream} at ${formatBytes(bytes)}: the NATS server answered "${answer}". ` +
+        `The streams share a JetStream store of ${formatBytes(store.bytes)} (${store.source}), which the server cannot reserve. ` +
+        'Set TELECARE_JETSTREAM_MAX_BYTES to the JetStream store of the servers (max_file_store, less what other streams on them reserve), the same for every service',
+      { cause: options.cause, context: { stream, bytes, store: store.bytes, source: store.source } },
+    );
+  }
+}
+
 /**
  * A KV bucket's stream does not exist (JetStream lost it, or it was deleted by hand): until it is
  * made again (`keepBuckets`, within seconds) nothing can be read from it or written to it. Retry.

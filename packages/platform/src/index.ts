@@ -22,11 +22,13 @@ export { LeaderElections, leaderElectedSubject, type Raft } from './elections.ts
 export {
   BucketMissingError,
   ConfigError,
+  formatBytes,
   isDataException,
   PoisonMessageError,
   type PostgresRefusal,
   postgresRefusal,
   StreamReplicasError,
+  StreamStorageError,
   TelecareError,
   TransientError,
 } from './errors.ts';
@@ -98,6 +100,7 @@ export {
   DEAD_LETTER_MAX_RAW_BYTES,
   DEAD_LETTER_STREAM_MAX_BYTES,
   DEAD_LETTERS_PER_REASON,
+  DEFAULT_JETSTREAM_MAX_BYTES,
   DiscardPolicy,
   ensureStreams,
   headers,
@@ -108,6 +111,8 @@ export {
   isStreamNotFound,
   type JetStreamClient,
   type JetStreamManager,
+  type JetStreamStore,
+  jetStreamStore,
   jetstream,
   jetstreamManager,
   keepStreams,
@@ -118,6 +123,9 @@ export {
   SECURITY_STREAM_MAX_BYTES,
   SECURITY_STREAM_MAX_MSGS,
   STREAM_CHECK_MS,
+  type StreamBytes,
+  type StreamOptions,
+  streamBytes,
   streamConfigs,
   withReplicas,
 } from './nats.ts';
@@ -197,6 +205,7 @@ export {
   type StateFolderLock,
 } from './state-lock.ts';
 export { createStoreMetrics, type StoreMetrics } from './store-metrics.ts';
+export { watchStreams } from './stream-metrics.ts';
 export { hashToken, newSecret, type TokenFormat, type TokenRecord, TokenStore } from './tokens.ts';
 export {
   activeTraceparent,

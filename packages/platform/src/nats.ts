@@ -12,7 +12,7 @@ import {
 } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection, errors as natsErrors } from '@nats-io/transport-node';
 import { type DeadLetter, type Names, newId, type RejectReason } from '@telecare/contracts';
-import { PoisonMessageError, StreamReplicasError } from './errors.ts';
+import { PoisonMessageError, StreamReplicasError, StreamStorageError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 export type { JetStreamClient, JetStreamManager, NatsConnection };
@@ -58,48 +58,108 @@ const MINUTE_NS = 60 * 1_000_000_000;
 
 type StreamKey = keyof Names['streams'];
 
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+
 /**
  * DEADLETTER's bounds. Refusals are rate-limited where they are made, but a flood of bad input
  * from many senders over weeks must not fill the disk JetStream shares with EVENTS: past a bound
  * the oldest letters go first. Each subject (a service and a reason) keeps its own most recent
- * letters, so a flood of one kind of refusal does not push out the rare letters of another.
+ * letters, so a flood of one kind of refusal does not push out the rare letters of another. The
+ * size is at most this, less on a small store (`streamBytes`).
  */
-export const DEAD_LETTER_STREAM_MAX_BYTES = 2 * 1024 * 1024 * 1024;
+export const DEAD_LETTER_STREAM_MAX_BYTES = 2 * GIB;
 export const DEAD_LETTERS_PER_REASON = 200_000;
 
 /**
  * SECURITY's bounds. The gateways budget their security events (a burst, then about one a second
  * from all devices or senders together), but weeks of a flood from several gateways must not fill
  * the disk JetStream shares with EVENTS: past a bound the oldest go first. The helpline stores
- * what it reads within a cap of its own (HELPLINE_SECURITY_EVENTS_PER_HOUR).
+ * what it reads within a cap of its own (HELPLINE_SECURITY_EVENTS_PER_HOUR). The size is at most
+ * this, less on a small store (`streamBytes`).
  */
-export const SECURITY_STREAM_MAX_BYTES = 256 * 1024 * 1024;
+export const SECURITY_STREAM_MAX_BYTES = 256 * MIB;
 export const SECURITY_STREAM_MAX_MSGS = 1_000_000;
+
+/**
+ * The JetStream store the streams are sized from when neither TELECARE_JETSTREAM_MAX_BYTES is set
+ * nor JetStream reports a limit for the account (a server's `max_file_store` is not told to its
+ * clients): small enough for a development server shared by many test namespaces. Production
+ * sets TELECARE_JETSTREAM_MAX_BYTES to its servers' `max_file_store` (infra/nats/).
+ */
+export const DEFAULT_JETSTREAM_MAX_BYTES = 4 * GIB;
+
+/** The byte bound of each stream, and the room left unreserved for the KV buckets. */
+export interface StreamBytes {
+  readonly events: number;
+  readonly alerts: number;
+  readonly cases: number;
+  readonly deadletter: number;
+  readonly security: number;
+  readonly buckets: number;
+}
+
+/**
+ * How a JetStream store of `store` bytes is shared. JetStream with a full store refuses every
+ * write to every stream, so every stream is bounded and the bounds with the buckets' room add up
+ * to the store: when EVENTS reaches its bound its oldest events go first (DiscardOld), and a
+ * press, an alert or a case always has room. ALERTS and CASES are small (a fifth of a home's
+ * alerts a day) and get a share each; DEADLETTER and SECURITY a share up to their own bounds; the
+ * KV buckets (unbounded streams, the device map the largest) a share left unreserved; EVENTS
+ * the rest, 83 % of a small store to 87 % of a large one.
+ */
+export function streamBytes(store: number): StreamBytes {
+  const share = (part: number) => Math.floor(store / part);
+  const alerts = share(32);
+  const cases = share(16);
+  const deadletter = Math.min(DEAD_LETTER_STREAM_MAX_BYTES, share(32));
+  const security = Math.min(SECURITY_STREAM_MAX_BYTES, share(64));
+  const buckets = share(32);
+  return {
+    events: store - alerts - cases - deadletter - security - buckets,
+    alerts,
+    cases,
+    deadletter,
+    security,
+    buckets,
+  };
+}
 
 /** How many copies JetStream keeps of what a service creates (TELECARE_STREAM_REPLICAS). */
 export interface ReplicaOptions {
   readonly replicas?: number;
 }
 
+/** What the streams are made with: copies, and the store they share (TELECARE_JETSTREAM_MAX_BYTES). */
+export interface StreamOptions extends ReplicaOptions {
+  /** The store the streams share; `DEFAULT_JETSTREAM_MAX_BYTES` when not given. */
+  readonly storeBytes?: number | undefined;
+}
+
 /**
- * Stream definitions (DESIGN §2). EVENTS keeps weeks so triage state and routines can be rebuilt.
- * `replicas` is TELECARE_STREAM_REPLICAS: 3 on the cluster, so losing one server loses nothing.
+ * Stream definitions (DESIGN §2). EVENTS keeps weeks so triage state and routines can be rebuilt,
+ * within its share of the store (`streamBytes`). `replicas` is TELECARE_STREAM_REPLICAS: 3 on the
+ * cluster, so losing one server loses nothing.
  */
 export function streamConfigs(
   n: Names,
-  options: ReplicaOptions = {},
+  options: StreamOptions = {},
 ): Record<StreamKey, Partial<StreamConfig> & { name: string; subjects: string[] }> {
   const base = {
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     num_replicas: options.replicas ?? 1,
+    // Past its bound a stream drops its oldest messages; it never refuses a new one.
+    discard: DiscardPolicy.Old,
   };
+  const bytes = streamBytes(options.storeBytes ?? DEFAULT_JETSTREAM_MAX_BYTES);
   return {
     events: {
       ...base,
       name: n.streams.events,
       subjects: [n.subjects.allEvents],
       max_age: 42 * DAY_NS,
+      max_bytes: bytes.events,
       duplicate_window: 10 * MINUTE_NS,
     },
     alerts: {
@@ -107,6 +167,7 @@ export function streamConfigs(
       name: n.streams.alerts,
       subjects: [n.subjects.allAlerts],
       max_age: 90 * DAY_NS,
+      max_bytes: bytes.alerts,
       duplicate_window: 60 * MINUTE_NS,
     },
     cases: {
@@ -114,6 +175,7 @@ export function streamConfigs(
       name: n.streams.cases,
       subjects: [n.subjects.allCases],
       max_age: 400 * DAY_NS,
+      max_bytes: bytes.cases,
       duplicate_window: 10 * MINUTE_NS,
     },
     deadletter: {
@@ -122,9 +184,8 @@ export function streamConfigs(
       subjects: [n.subjects.allDeadletters],
       max_age: 90 * DAY_NS,
       duplicate_window: 2 * MINUTE_NS,
-      max_bytes: DEAD_LETTER_STREAM_MAX_BYTES,
+      max_bytes: bytes.deadletter,
       max_msgs_per_subject: DEAD_LETTERS_PER_REASON,
-      discard: DiscardPolicy.Old,
     },
     security: {
       ...base,
@@ -133,9 +194,8 @@ export function streamConfigs(
       max_age: 30 * DAY_NS,
       // A gateway's retry of one publish (its `sec_…` id) is stored once.
       duplicate_window: 10 * MINUTE_NS,
-      max_bytes: SECURITY_STREAM_MAX_BYTES,
+      max_bytes: bytes.security,
       max_msgs: SECURITY_STREAM_MAX_MSGS,
-      discard: DiscardPolicy.Old,
     },
   };
 }
@@ -156,23 +216,72 @@ export async function withReplicas<T>(what: string, replicas: number, create: ()
   }
 }
 
-/** Creates the named streams if missing (services create what they use at start-up). */
+/** The store the streams are sized from, and where that figure came from. */
+export interface JetStreamStore {
+  readonly bytes: number;
+  readonly source: 'TELECARE_JETSTREAM_MAX_BYTES' | 'account limit' | 'default';
+}
+
+/**
+ * The store the streams share: TELECARE_JETSTREAM_MAX_BYTES when set, else the file-store limit
+ * JetStream reports for the account (its limit, or its tier's for `replicas` copies) when finite,
+ * else `DEFAULT_JETSTREAM_MAX_BYTES`. A server's own `max_file_store` is not reported to clients.
+ */
+export async function jetStreamStore(
+  jsm: JetStreamManager,
+  configured: number | undefined,
+  replicas = 1,
+): Promise<JetStreamStore> {
+  if (configured !== undefined) return { bytes: configured, source: 'TELECARE_JETSTREAM_MAX_BYTES' };
+  const account = await jsm.getAccountInfo();
+  const limit = [account.limits.max_storage, account.tiers?.[`R${replicas}`]?.limits.max_storage].find(
+    (bytes) => bytes !== undefined && bytes > 0,
+  );
+  if (limit !== undefined) return { bytes: limit, source: 'account limit' };
+  return { bytes: DEFAULT_JETSTREAM_MAX_BYTES, source: 'default' };
+}
+
+/** JetStream cannot reserve a stream's byte bound: its store has not that much left unreserved. */
+const isStorageRefused = (err: unknown): boolean =>
+  err instanceof JetStreamApiError && (err.code === 10047 || /insufficient storage/i.test(err.message));
+
+/** Runs a creation or update of `stream`; a bound JetStream cannot reserve fails naming the setting. */
+async function withStorage<T>(stream: string, bytes: number, store: JetStreamStore, run: () => Promise<T>) {
+  try {
+    return await run();
+  } catch (err) {
+    if (isStorageRefused(err))
+      throw new StreamStorageError(stream, bytes, store, (err as Error).message, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * Creates the named streams if missing (services create what they use at start-up), each bounded
+ * by its share of the store (`streamBytes` of `jetStreamStore`). An existing stream is given the
+ * bounds it lacks (`raiseBounds`).
+ */
 export async function ensureStreams(
   jsm: JetStreamManager,
   n: Names,
   keys: readonly StreamKey[],
-  options: ReplicaOptions = {},
-): Promise<void> {
+  options: StreamOptions = {},
+): Promise<JetStreamStore | undefined> {
+  if (keys.length === 0) return undefined;
   const replicas = options.replicas ?? 1;
-  const configs = streamConfigs(n, { replicas });
+  const store = await jetStreamStore(jsm, options.storeBytes, replicas);
+  const configs = streamConfigs(n, { replicas, storeBytes: store.bytes });
   for (const key of keys) {
     const config = configs[key];
+    const bytes = config.max_bytes ?? 0;
     let existing: StreamConfig;
     try {
       existing = (await jsm.streams.info(config.name)).config;
     } catch {
       try {
-        await withReplicas(`stream ${config.name}`, replicas, () => jsm.streams.add(config));
+        await withStorage(config.name, bytes, store, () =>
+          withReplicas(`stream ${config.name}`, replicas, () => jsm.streams.add(config)),
+        );
       } catch (err) {
         // Another service may have created it between our look and our add.
         await jsm.streams.info(config.name).catch(() => {
@@ -181,8 +290,11 @@ export async function ensureStreams(
       }
       continue;
     }
-    await raiseBounds(jsm, existing, config);
+    // EVENTS follows a store that was told (the setting or the account's limit), up or down.
+    const follow = key === 'events' && store.source !== 'default';
+    await withStorage(config.name, bytes, store, () => raiseBounds(jsm, existing, config, follow));
   }
+  return store;
 }
 
 /** JetStream answered that a stream (or, for a consumer, its stream) does not exist. */
@@ -227,14 +339,15 @@ export function keepStreams(
   jsm: JetStreamManager,
   n: Names,
   keys: readonly StreamKey[],
-  options: ReplicaOptions & {
+  options: StreamOptions & {
     logger: Logger;
     everyMs?: number;
     /** Called with the stream's name after it was created again. */
     onRecreated?: (stream: string) => void;
   },
 ): () => void {
-  const configs = streamConfigs(n, { replicas: options.replicas ?? 1 });
+  // Only the names are read here: the bounds are decided when a stream is made.
+  const configs = streamConfigs(n);
   let checking = false;
   const check = async (): Promise<void> => {
     if (checking) return;
@@ -265,16 +378,26 @@ export function keepStreams(
 const BOUNDS = ['max_bytes', 'max_msgs', 'max_msgs_per_subject'] as const;
 
 /**
- * A stream made by an older version keeps its settings, but a bound the code now sets (DEADLETTER's
- * size) is given to it where it has none, so an upgrade does not leave it unbounded. A bound an
- * operator has set is theirs, and nothing else of an existing stream is changed.
+ * A stream made by an older version keeps its settings, but a bound the code now sets (a byte
+ * bound on every stream) is given to it where it has none, so an upgrade does not leave it
+ * unbounded. A bound an operator has set is theirs, except EVENTS' size when `followBytes` (a
+ * store that was told: it is the operator's), and nothing else of an existing stream is changed
+ * but the discard policy of a stream given a byte bound: its oldest go first, it never refuses.
  */
-async function raiseBounds(jsm: JetStreamManager, existing: StreamConfig, wanted: Partial<StreamConfig>) {
+async function raiseBounds(
+  jsm: JetStreamManager,
+  existing: StreamConfig,
+  wanted: Partial<StreamConfig>,
+  followBytes: boolean,
+) {
   const changed: Partial<StreamConfig> = {};
   for (const bound of BOUNDS) {
     const value = wanted[bound];
     if (value !== undefined && !(existing[bound] > 0)) changed[bound] = value;
   }
+  if (followBytes && wanted.max_bytes !== undefined && existing.max_bytes !== wanted.max_bytes)
+    changed.max_bytes = wanted.max_bytes;
+  if (changed.max_bytes !== undefined) changed.discard = DiscardPolicy.Old;
   if (Object.keys(changed).length > 0) await jsm.streams.update(existing.name, { ...existing, ...changed });
 }
 

@@ -8,6 +8,7 @@ import { type Names, names } from '@telecare/contracts';
 import type { Registry } from 'prom-client';
 import { type Clock, systemClock } from './clock.ts';
 import { natsDurability, postgresDurability, warnDurability } from './durability.ts';
+import { formatBytes } from './errors.ts';
 import {
   Counter,
   createHttpServer,
@@ -33,6 +34,7 @@ import { createPool, type Pool, writesRefused } from './postgres.ts';
 import { createRedis, type Redis } from './redis.ts';
 import { Lifecycle, runService } from './shutdown.ts';
 import { lockStateFolder, type StateFolderLock } from './state-lock.ts';
+import { watchStreams } from './stream-metrics.ts';
 import { withTimeout } from './work.ts';
 
 type StreamKey = keyof ReturnType<typeof streamConfigs>;
@@ -43,6 +45,8 @@ export interface ServiceConfig {
   readonly TELECARE_NAMESPACE: string;
   readonly NATS_URL: string;
   readonly TELECARE_STREAM_REPLICAS: number;
+  /** The JetStream store the streams share (`commonEnv`; unset: the account's limit, or the default). */
+  readonly TELECARE_JETSTREAM_MAX_BYTES?: number | undefined;
   /** Open HTTP sockets per client address (`commonEnv`; unset: `HTTP_CONNECTIONS_PER_ADDRESS`). */
   readonly HTTP_CONNECTIONS_PER_ADDRESS?: number;
   /** Open HTTP sockets in all (`commonEnv`; unset: no cap). */
@@ -162,7 +166,25 @@ function dependencies<C extends ServiceConfig>(
     readiness.nats = () => natsAnswers(nc, DEPENDENCY_CHECK_MS);
     warnDurability(logger, natsDurability(nc, config.TELECARE_STREAM_REPLICAS));
     const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, n, streams, { replicas: config.TELECARE_STREAM_REPLICAS });
+    const streamOptions = {
+      replicas: config.TELECARE_STREAM_REPLICAS,
+      storeBytes: config.TELECARE_JETSTREAM_MAX_BYTES,
+    };
+    const store = await ensureStreams(jsm, n, streams, streamOptions);
+    if (store) {
+      const bounds = { store: formatBytes(store.bytes), source: store.source };
+      if (store.source === 'default')
+        logger.warn(
+          bounds,
+          "streams sized from a default JetStream store: set TELECARE_JETSTREAM_MAX_BYTES to the servers' max_file_store",
+        );
+      else logger.info(bounds, 'streams sized from the JetStream store');
+    }
+    watchStreams(
+      metrics,
+      jsm,
+      streams.map((key) => n.streams[key]),
+    );
     // A stream JetStream loses while the service runs is made again, not waited for.
     const recreated = new Counter({
       name: 'telecare_streams_recreated_total',
@@ -171,7 +193,7 @@ function dependencies<C extends ServiceConfig>(
       registers: [metrics],
     });
     const stopKeeping = keepStreams(jsm, n, streams, {
-      replicas: config.TELECARE_STREAM_REPLICAS,
+      ...streamOptions,
       logger,
       onRecreated: (stream) => recreated.inc({ stream }),
     });

@@ -16,8 +16,8 @@ import {
   createLogger,
   createPool,
   createRedis,
-  DEAD_LETTER_STREAM_MAX_BYTES,
   DEAD_LETTERS_PER_REASON,
+  DEFAULT_JETSTREAM_MAX_BYTES,
   DiscardPolicy,
   ensureStreams,
   jetstream,
@@ -28,6 +28,7 @@ import {
   port,
   publishDeadLetter,
   sleep,
+  streamBytes,
 } from '../src/index.ts';
 
 const ns = uniqueNamespace('platform');
@@ -182,7 +183,8 @@ describe('connections against the real servers', () => {
       await jsm.streams.add({ name: own.streams.deadletter, subjects: [own.subjects.allDeadletters] });
       await ensureStreams(jsm, own, ['deadletter']);
       const { config } = await jsm.streams.info(own.streams.deadletter);
-      expect(config.max_bytes).toBe(DEAD_LETTER_STREAM_MAX_BYTES);
+      // Its share of the store JetStream's account does not report here (the default).
+      expect(config.max_bytes).toBe(streamBytes(DEFAULT_JETSTREAM_MAX_BYTES).deadletter);
       expect(config.max_msgs_per_subject).toBe(DEAD_LETTERS_PER_REASON);
       expect(config.discard).toBe(DiscardPolicy.Old);
       expect(config.max_age).toBe(0); // what an operator may have chosen is left alone
@@ -194,7 +196,10 @@ describe('connections against the real servers', () => {
       // Made afresh: bounded from the start, kept for its age.
       await ensureStreams(jsm, own, ['deadletter']);
       const fresh = (await jsm.streams.info(own.streams.deadletter)).config;
-      expect(fresh).toMatchObject({ max_bytes: DEAD_LETTER_STREAM_MAX_BYTES, discard: DiscardPolicy.Old });
+      expect(fresh).toMatchObject({
+        max_bytes: streamBytes(DEFAULT_JETSTREAM_MAX_BYTES).deadletter,
+        discard: DiscardPolicy.Old,
+      });
       expect(fresh.max_age).toBeGreaterThan(0);
       await jsm.streams.delete(own.streams.deadletter);
     } finally {

@@ -1,4 +1,5 @@
 import { Alert, type EventType, type TelecareEvent } from '@telecare/contracts';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
 import { RulesRunner } from './runner.ts';
@@ -56,6 +57,32 @@ function run(
   return { alerts, runner };
 }
 
+/**
+ * A press and what the panel says of it (`after`) stamped the same second, fed in both orders,
+ * until both have sorted first by id: `check` is given each run's alerts.
+ */
+function sameSecond(
+  after: (at: number) => TelecareEvent,
+  check: (alerts: Alert[], pressed: TelecareEvent, said: TelecareEvent, pressFirst: boolean) => void,
+) {
+  const sorts = new Set<boolean>();
+  for (let i = 0; sorts.size < 2 || i < 4; i++) {
+    const pressed = press(T('13:00'));
+    const said = after(T('13:00'));
+    sorts.add(said.id < pressed.id);
+    for (const order of [
+      [pressed, said],
+      [said, pressed],
+    ]) {
+      const { alerts } = run(
+        order.map((event): [TelecareEvent, number] => [event, T('13:00') + S]),
+        T('13:30'),
+      );
+      check(alerts, pressed, said, order[0] === pressed);
+    }
+  }
+}
+
 const byRule = (alerts: readonly Alert[], ruleId: string) =>
   alerts.filter((alert) => alert.rule.id === ruleId);
 const raisedPresses = (alerts: readonly Alert[]) =>
@@ -87,6 +114,31 @@ describe("an alarm's restore reaches the alarm's alert, never as a cancel", () =
     );
     expect(cancels(alerts)).toEqual([]);
     expect(alerts.filter((alert) => alert.closes?.outcome === 'false-alarm')).toEqual([]);
+  });
+
+  it("the restore's line on the case says the panel's code it came as; one without a code says none", () => {
+    const pressed = press(T('14:01'), { sourcecode: 'CID 1101' });
+    const restored = restore(T('14:02'), { sourcecode: 'CID 3101' });
+    const { alerts } = run([pressed, restored], T('14:30'));
+    expect(restores(alerts)[0]?.reason).toBe(
+      'Alarm restore: alarm button back to normal (not a cancel) at 14:02, sent as CID 3101 (pendant in hall); the alarm stands until an operator answers it (rule correlation.alarm-restore v1)',
+    );
+    const smokeDevice = { devicekind: 'smoke-detector', subject: 'SD-C1', location: 'kitchen' };
+    const smoke = run(
+      [
+        ev('smoke.detected', T('15:00'), { ...smokeDevice, sourcecode: 'SIA FA' }),
+        ev('smoke.restored', T('15:05'), { ...smokeDevice, sourcecode: 'SIA FH' }),
+      ],
+      T('15:30'),
+    );
+    expect(byRule(smoke.alerts, 'correlation.restore')[0]?.reason).toContain(
+      'smoke cleared at 15:05, sent as SIA FH',
+    );
+    const cancelled = run(
+      [press(T('16:00')), cancel(T('16:00') + 5 * S, { sourcecode: 'CID 1406' })],
+      T('16:30'),
+    );
+    expect(cancels(cancelled.alerts)[0]?.reason).toContain('recorded as a false alarm, sent as CID 1406');
   });
 
   it('press, restore 2 s later, cancel 10 s later: the cancel still closes the press as a false alarm', () => {
@@ -129,23 +181,10 @@ describe("an alarm's restore reaches the alarm's alert, never as a cancel", () =
   });
 
   it('a restore stamped the same second as its press names it, whichever id sorts first', () => {
-    const sorts = new Set<boolean>();
-    for (let i = 0; sorts.size < 2 || i < 4; i++) {
-      const pressed = press(T('13:00'));
-      const restored = restore(T('13:00'));
-      sorts.add(restored.id < pressed.id);
-      for (const order of [
-        [pressed, restored],
-        [restored, pressed],
-      ]) {
-        const { alerts } = run(
-          order.map((event): [TelecareEvent, number] => [event, T('13:00') + S]),
-          T('13:30'),
-        );
-        const [alarm] = raisedPresses(alerts);
-        expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([alarm?.id]);
-      }
-    }
+    sameSecond(restore, (alerts) => {
+      const [alarm] = raisedPresses(alerts);
+      expect(restores(alerts).map((alert) => alert.closes?.alertId)).toEqual([alarm?.id]);
+    });
   });
 
   it('a restore that arrives before its press (the alarm lane behind) still names the press alert', () => {
@@ -206,11 +245,41 @@ describe('a still-present report (Contact ID Q=6) is never a press', () => {
       T('17:30'),
     );
     expect(raisedPresses(afterCancel.alerts).map((alert) => alert.evidence)).toHaveLength(2);
-    // A press within the window after it merges into its alert as a repeat press.
-    const pressedAfter = run([status, press(T('16:01'))], T('16:30'));
-    expect(repeatPresses(pressedAfter.alerts)).toMatchObject([
-      { repeats: { alertId: raisedPresses(alerts)[0]?.id } },
+    // A press within the window after it anchors the group (the press, never the report), and
+    // the report shows on the press's alert; its own alert stays raised (nothing is unraised).
+    const later = press(T('16:01'));
+    const pressedAfter = run([status, later], T('16:30'));
+    const group = raisedPresses(pressedAfter.alerts).find((alert) => alert.evidence[0] === later.id);
+    expect(repeatPresses(pressedAfter.alerts)).toEqual([]);
+    expect(stillPresentNotes(pressedAfter.alerts)).toMatchObject([
+      { evidence: [status.id], repeats: { alertId: group?.id } },
     ]);
+    expect(stillPresentNotes(pressedAfter.alerts)[0]?.reason).toContain('1 min before the press at 16:01:00');
+  });
+
+  it('stamped the same second as its press, the press anchors the group, whichever id sorts first and whichever arrives first', () => {
+    sameSecond(stillPresent, (alerts, pressed, status, pressFirst) => {
+      const group = raisedPresses(alerts).find((alert) => alert.evidence[0] === pressed.id);
+      expect(group).toBeDefined();
+      expect(repeatPresses(alerts)).toEqual([]);
+      expect(stillPresentNotes(alerts)).toMatchObject([
+        { evidence: [status.id], repeats: { alertId: group?.id } },
+      ]);
+      // In order, the press alone is raised; a report that came first raised the alarm before it.
+      expect(raisedPresses(alerts)).toHaveLength(pressFirst ? 1 : 2);
+    });
+  });
+
+  it('stamped before its press and arriving first, the press still anchors the group; a press after that merges into it', () => {
+    const status = stillPresent(T('12:00'));
+    const pressed = press(T('12:00') + 2 * S);
+    const again = press(T('12:02'));
+    const { alerts } = run([status, pressed, again], T('12:30'));
+    const group = raisedPresses(alerts).find((alert) => alert.evidence[0] === pressed.id);
+    expect(stillPresentNotes(alerts)).toMatchObject([
+      { evidence: [status.id], repeats: { alertId: group?.id } },
+    ]);
+    expect(repeatPresses(alerts)).toMatchObject([{ evidence: [again.id], repeats: { alertId: group?.id } }]);
   });
 
   it('a press arriving after a later status report regroups it: the report stays a record, never a repeat press', () => {
@@ -230,6 +299,46 @@ describe('a still-present report (Contact ID Q=6) is never a press', () => {
     ]);
   });
 
+  it('whatever their stamps (to the second, from 3 s before the press) and arrival order, the press anchors the group and no report is a press', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -3, max: 120 }), { minLength: 1, maxLength: 4 }),
+        fc.nat(),
+        (offsets, at) => {
+          const pressed = press(T('11:00'));
+          const reports = offsets.map((s) => stillPresent(T('11:00') + s * S));
+          const events = [pressed, ...reports];
+          // The press arrives at any place among the reports, each a second after the latest stamp.
+          const order = [...reports];
+          order.splice(at % (reports.length + 1), 0, pressed);
+          const { alerts } = run(
+            order.map((event): [TelecareEvent, number] => [
+              event,
+              T('11:02') + (events.indexOf(event) + 1) * S,
+            ]),
+            T('11:30'),
+          );
+          const group = raisedPresses(alerts).find((alert) => alert.evidence[0] === pressed.id);
+          expect(group).toBeDefined();
+          expect(repeatPresses(alerts)).toEqual([]);
+          // Reports that came before the press raised the alarm (nothing is unraised): their own
+          // alerts, or the press's, are the only ones a report shows on.
+          const raisedByReports = raisedPresses(alerts).filter((alert) => alert !== group);
+          const before = new Set(order.slice(0, order.indexOf(pressed)).map((event) => event.id));
+          for (const alert of raisedByReports) expect(before.has(alert.evidence[0] as string)).toBe(true);
+          const shownOn = new Set([group?.id, ...raisedByReports.map((alert) => alert.id)]);
+          for (const note of stillPresentNotes(alerts)) expect(shownOn.has(note.repeats?.alertId)).toBe(true);
+          // In order (the press first), every report shows on the press's alert.
+          if (order[0] === pressed)
+            expect(new Set(stillPresentNotes(alerts).map((note) => note.repeats?.alertId))).toEqual(
+              new Set([group?.id]),
+            );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('the state keeps which remembered presses were status reports, stored and read back', () => {
     const { runner } = run([press(T('19:00')), stillPresent(T('19:00') + 20 * S)], T('19:01'));
     const state = runner.states.get(RESIDENT);
@@ -238,5 +347,117 @@ describe('a still-present report (Contact ID Q=6) is never a press', () => {
     expect(decodeState(encodeState(state))).toEqual(state);
     const list = encodeStateList(state);
     expect(decodeStateList(list.elements).state.recent).toEqual(state.recent);
+  });
+});
+
+describe("a still-present report of any alarm is a status on the alarm's alert, never a new alarm where it can join one", () => {
+  const FALL = { devicekind: 'fall-detector', subject: 'FD-S1', location: 'bedroom' };
+  const fall = (at: number, extra = {}) => ev('fall.detected', at, { ...FALL, ...extra });
+  const fallStill = (at: number) => fall(at, { data: { zone: '2', condition: 'still-present' } });
+  const raisedOf = (alerts: readonly Alert[], ruleId: string) =>
+    byRule(alerts, ruleId).filter((alert) => alert.priority < 5 && !alert.repeats);
+  const stillLying = (alerts: readonly Alert[]) => byRule(alerts, 'correlation.fall-no-movement');
+
+  it('a fall, then its still-present report: one fall alert with the report on it, one check for no movement', () => {
+    const fell = fall(T('14:00'));
+    const status = fallStill(T('14:00') + 40 * S);
+    const { alerts, runner } = run([fell, status], T('14:01'));
+    const [alarm] = raisedOf(alerts, 'trigger.fall');
+    expect(raisedOf(alerts, 'trigger.fall')).toHaveLength(1);
+    expect(stillPresentNotes(alerts)).toMatchObject([
+      { priority: 5, evidence: [status.id], repeats: { alertId: alarm?.id }, rule: { id: 'trigger.fall' } },
+    ]);
+    expect(stillPresentNotes(alerts)[0]?.reason).toBe(
+      'Panel reports the alarm still present (a status report, not a press): fall detector in bedroom, 40 s after the alarm at 14:00:00 (rule trigger.fall v1)',
+    );
+    // Before: a second P1 fall alert, and a second check that raised a second "fall, then no movement".
+    const later = runner.advance(T('14:30'));
+    expect(stillLying(later)).toMatchObject([{ evidence: [fell.id] }]);
+  });
+
+  it('stamped the same second as the fall, whichever arrives first: one check for no movement', () => {
+    for (const first of ['fall', 'status'] as const) {
+      const fell = fall(T('15:00'));
+      const status = fallStill(T('15:00'));
+      const order = first === 'fall' ? [fell, status] : [status, fell];
+      const { alerts } = run(
+        order.map((event): [TelecareEvent, number] => [event, T('15:00') + S]),
+        T('15:30'),
+      );
+      expect(stillLying(alerts)).toHaveLength(1);
+      if (first === 'fall') expect(raisedOf(alerts, 'trigger.fall')).toHaveLength(1);
+    }
+  });
+
+  it('smoke, heat, CO, gas, a seizure and a pull-cord: the report shows on the alarm, never a second alarm', () => {
+    const devices = [
+      ['smoke.detected', 'smoke-detector', 'trigger.smoke'],
+      ['heat.detected', 'heat-detector', 'trigger.heat'],
+      ['co.detected', 'co-detector', 'trigger.co'],
+      ['gas.detected', 'gas-detector', 'trigger.gas'],
+      ['epilepsy.seizure', 'epilepsy-sensor', 'trigger.epilepsy'],
+      ['pullcord.pulled', 'pullcord', 'trigger.pullcord'],
+    ] as const;
+    for (const [type, devicekind, ruleId] of devices) {
+      const device = { devicekind, subject: `${devicekind}-1`, location: 'kitchen' };
+      const alarm = ev(type, T('16:00'), device);
+      const status = ev(type, T('16:01'), { ...device, data: { zone: '3', condition: 'still-present' } });
+      const { alerts } = run([alarm, status], T('16:30'));
+      const raised = raisedOf(alerts, ruleId);
+      expect(raised, type).toMatchObject([{ priority: 1, evidence: [alarm.id] }]);
+      expect(stillPresentNotes(alerts), type).toMatchObject([
+        { evidence: [status.id], repeats: { alertId: raised[0]?.id } },
+      ]);
+    }
+  });
+
+  it('reports alone: the first raises the alarm, saying so; the next ones, each within 5 min of the one before, show on it', () => {
+    const reports = [0, 4, 8].map((m) => fallStill(T('17:00') + m * 60 * S));
+    const { alerts } = run(reports, T('17:30'));
+    const raised = raisedOf(alerts, 'trigger.fall');
+    expect(raised).toMatchObject([{ priority: 1, evidence: [reports[0]?.id] }]);
+    expect(raised[0]?.reason).toContain('reported by the panel as still present');
+    expect(stillPresentNotes(alerts).map((note) => note.repeats?.alertId)).toEqual([
+      raised[0]?.id,
+      raised[0]?.id,
+    ]);
+    expect(stillLying(alerts)).toHaveLength(1);
+  });
+
+  it('after the alarm was restored, cancelled, or more than 5 min of silence, a report raises the alarm again', () => {
+    const device = { devicekind: 'smoke-detector', subject: 'SD-S1', location: 'kitchen' };
+    const smoke = (at: number, extra = {}) => ev('smoke.detected', at, { ...device, ...extra });
+    const smokeStill = (at: number) => smoke(at, { data: { zone: '4', condition: 'still-present' } });
+    const restored = run(
+      [smoke(T('18:00')), ev('smoke.restored', T('18:01'), device), smokeStill(T('18:02'))],
+      T('18:30'),
+    );
+    expect(raisedOf(restored.alerts, 'trigger.smoke')).toHaveLength(2);
+    const silence = run([smoke(T('19:00')), smokeStill(T('19:06'))], T('19:30'));
+    expect(raisedOf(silence.alerts, 'trigger.smoke')).toHaveLength(2);
+    const cancelled = run(
+      [fall(T('20:00')), cancel(T('20:00') + 10 * S, FALL), fallStill(T('20:01'))],
+      T('20:30'),
+    );
+    expect(raisedOf(cancelled.alerts, 'trigger.fall')).toHaveLength(2);
+  });
+
+  it("a cancel after the fall and its report closes the fall's alert once, and no alert that was never raised", () => {
+    const fell = fall(T('21:00'));
+    const { alerts } = run(
+      [fell, fallStill(T('21:00') + 5 * S), cancel(T('21:00') + 10 * S, FALL)],
+      T('21:30'),
+    );
+    const [alarm] = raisedOf(alerts, 'trigger.fall');
+    expect(cancels(alerts).map((alert) => alert.closes)).toEqual([
+      { alertId: alarm?.id, outcome: 'false-alarm' },
+    ]);
+    // A restore of the report's zone names the fall's alert too.
+    const restoredAfter = run(
+      [fall(T('22:00')), fallStill(T('22:00') + 5 * S), restore(T('22:00') + 9 * S, FALL)],
+      T('22:30'),
+    );
+    const [fallAlert] = raisedOf(restoredAfter.alerts, 'trigger.fall');
+    expect(restores(restoredAfter.alerts).map((alert) => alert.closes?.alertId)).toEqual([fallAlert?.id]);
   });
 });

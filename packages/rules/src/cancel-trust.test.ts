@@ -296,3 +296,56 @@ describe('a home unit’s cancel, once it has cancelled its own alarms again and
     expect(closing(alerts).filter((c) => c.evidence.includes(real.id))).toHaveLength(1);
   });
 });
+
+describe("a cancel ends a fall's check for no movement only when it could close that fall", () => {
+  const FALL = { devicekind: 'fall-detector', subject: 'FD-1', location: 'bedroom' };
+  const PARTNER = { devicekind: 'pendant', subject: 'PD-2', location: 'lounge' };
+  const HOME_UNIT = { devicekind: 'home-unit', subject: 'HU-1', location: 'hall' };
+  const fall = (at: number) => ev('fall.detected', at, FALL);
+  const stillLying = (alerts: readonly Alert[]) =>
+    alerts.filter((alert) => alert.rule.id === 'correlation.fall-no-movement');
+
+  it("another pendant's press and cancel of its own press: the fall then no movement is raised", () => {
+    const fell = fall(T('10:00'));
+    const alerts = run(
+      [fell, press(T('10:00') + 30 * S, PARTNER), cancel(T('10:00') + 40 * S, PARTNER)],
+      T('10:10'),
+    );
+    // Before: the partner's cancel ended the check, and the resident on the floor was never raised.
+    expect(stillLying(alerts)).toMatchObject([{ priority: 1, evidence: [fell.id] }]);
+    expect(stillLying(alerts)[0]?.rule.version).toBe(2);
+    // The partner's cancel closed their own press only.
+    expect(closing(alerts).map((alert) => alert.evidence[0])).not.toContain(fell.id);
+  });
+
+  it("the fall detector's own cancel or the home unit's ends it (the fall closed as a false alarm); movement from any device too", () => {
+    for (const device of [FALL, HOME_UNIT]) {
+      const fell = fall(T('11:00'));
+      const alerts = run([fell, cancel(T('11:00') + 20 * S, device)], T('11:10'));
+      expect(stillLying(alerts)).toEqual([]);
+      expect(closing(alerts)).toMatchObject([
+        { closes: { outcome: 'false-alarm' }, evidence: [fell.id, expect.any(String)] },
+      ]);
+    }
+    const moved = run(
+      [fall(T('12:00')), ev('motion', T('12:01'), { devicekind: 'pir', subject: 'PIR-1', location: 'hall' })],
+      T('12:10'),
+    );
+    expect(stillLying(moved)).toEqual([]);
+  });
+
+  it('a cancel not taken (its device sent orphan cancels) ends nothing: the fall then no movement is raised', () => {
+    const fell = fall(T('13:00'));
+    const alerts = run(
+      [
+        cancel(T('12:10'), HOME_UNIT),
+        cancel(T('12:30'), HOME_UNIT),
+        fell,
+        cancel(T('13:00') + 20 * S, HOME_UNIT),
+      ],
+      T('13:10'),
+    );
+    expect(closing(alerts)).toEqual([]);
+    expect(stillLying(alerts)).toMatchObject([{ evidence: [fell.id] }]);
+  });
+});

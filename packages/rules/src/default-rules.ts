@@ -272,7 +272,9 @@ const DEFAULT_RULES: RuleSetInput = {
     // Correlation: events that mean something together.
     {
       id: 'correlation.fall-no-movement',
-      version: 1,
+      // v2: a cancel ends the check only where it could close the fall (its own device's or the
+      // home unit's, and taken): another pendant's cancel of its own press ends nothing.
+      version: 2,
       kind: 'correlation',
       type: 'fall.detected',
       priority: 1,

@@ -333,7 +333,11 @@ describe('order, duplicates and redelivery never change what is raised', () => {
         const { alerts, runner } = inOrder(events);
         const again = events[pick % events.length] as TelecareEvent;
         expect(runner.event(again, END)).toEqual([]);
-        expect(ids(alerts).size).toBe(alerts.length);
+        // A cancel not taken raises its alarm's one note again for each later cancel of the stream
+        // within the window (its id names the alarm: ALERTS and the helpline take it once); every
+        // other alert is raised once.
+        const once = alerts.filter((alert) => alert.thresholds.orphanCancels === undefined);
+        expect(ids(once).size).toBe(once.length);
       }),
       { numRuns: Number(process.env.PROP_X ?? 1) * 100 },
     );
@@ -418,16 +422,6 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
     if (!any(['medication.taken'], due.at - 1, due.at + 1800_000, (t) => t.doseId === due.doseId))
       id('absence.medication', due.id);
 
-  for (const fall of of('fall.detected'))
-    if (
-      !any(
-        ['motion', 'bed.occupied', 'chair.occupied', 'door.opened', 'alarm.cancelled'],
-        fall.at,
-        fall.at + 300_000,
-      )
-    )
-      id('correlation.fall-no-movement', fall.id);
-
   // In a state (in bed, in the chair) when the latest of its events before `e` started it.
   const during = (starts: EventType[], ends: EventType[], e: RecentEvent) => {
     const latest = all
@@ -508,6 +502,14 @@ function reference(events: readonly TelecareEvent[]): Set<string> {
         if (distrusted(cancel)) id('correlation.pre-alarm-cancel', `${alarmId}:cancel-not-taken`);
         else id('correlation.pre-alarm-cancel', `${alarmId}:${cancel.id}`);
       }
+
+  // Movement ends a fall's check; a cancel only one that could close the fall, and is taken.
+  for (const fall of of('fall.detected'))
+    if (
+      !any(['motion', 'bed.occupied', 'chair.occupied', 'door.opened'], fall.at, fall.at + 300_000) &&
+      !any(['alarm.cancelled'], fall.at, fall.at + 300_000, (c) => closesPair(c, fall) && !distrusted(c))
+    )
+      id('correlation.fall-no-movement', fall.id);
 
   for (const restore of of('smoke.restored')) {
     const alarm = of('smoke.detected')

@@ -1,6 +1,6 @@
 import { type Alert, MOVED_DEVICE_REASON } from '@telecare/contracts';
 import { areaRules } from './area.ts';
-import { alertId as alertIdFor, flat } from './ids.ts';
+import { flat } from './ids.ts';
 import { absenceOnEvent, absenceOnTick } from './kinds/absence.ts';
 import {
   type AwayWindow,
@@ -26,7 +26,7 @@ import { learn, routineOnTick } from './kinds/routine.ts';
 import { ensureSchedules } from './kinds/schedule.ts';
 import { residentSettings } from './kinds/settings.ts';
 import { sustainedOnEvent, sustainedOnTick } from './kinds/sustained.ts';
-import { cancelled, limitedTrigger, limitTick, pressed, triggerAlert } from './kinds/trigger.ts';
+import { cancelled, limitedTrigger, limitTick, pressed, reported } from './kinds/trigger.ts';
 import type {
   EventInput,
   ResidentState,
@@ -194,7 +194,7 @@ function onEvent(state: ResidentState, input: EventInput, ruleSet: RuleSet, reus
         if (rule.mergeWithinS !== undefined) pressed(rule, entry, next, out);
         else if (rule.limit !== undefined)
           limitedTrigger(rule, entry, next, out, !(event.postcodedistrict && areaCounted(rule, ruleSet)));
-        else out.alert(triggerAlert(rule, entry, alertIdFor(rule.id, state.residentId, entry.id), out));
+        else reported(rule, entry, next, out);
         break;
       case 'sustained':
         sustainedOnEvent(rule, entry, next.recent, out);

@@ -5,6 +5,9 @@ import type { RecentEvent } from './model.ts';
  * Repeated presses of one merging trigger rule (`mergeWithinS`) form groups by event time: the
  * first press anchors a group and raises its alert; a later press within the window of its
  * group's anchor merges into that alert; the first press beyond the window anchors a new group. A
+ * panel's status report that the alarm is still present (`stillPresent`) is no press: it anchors
+ * only a group no press joins, and the first press within the window of such a report anchors the
+ * group instead, the reports before it merged into its alert, whatever their stamps and arrival. A
  * cancel that closes one of a group's presses ends the group, so the next press always raises a
  * new alert: a press is never merged into an alert the resident has already cancelled.
  *
@@ -125,9 +128,10 @@ function chainStart(
 }
 
 /**
- * Groups the presses of `recent[from..to]` (`recent[from]` anchors a group), leaving `skip` out.
+ * Groups the presses of `recent[from..to]` (`recent[from]` starts a group), leaving `skip` out.
  * Group order is time, with a press before a cancel at the same instant: the cancel rule pairs an
- * alarm with a cancel at or after it, so that cancel closes the press and ends its group.
+ * alarm with a cancel at or after it, so that cancel closes the press and ends its group. A group a
+ * status report opened is anchored by the first press that joins it (see above).
  */
 function walk(
   g: PressGroups,
@@ -135,7 +139,7 @@ function walk(
   from: number,
   to: number,
   skip?: RecentEvent,
-): { anchors: RecentEvent[]; last: RecentEvent | undefined; members: Map<RecentEvent, RecentEvent> } {
+): { anchors: RecentEvent[]; members: Map<RecentEvent, RecentEvent> } {
   // A cancel at the first press's instant sorts before it by id, but comes after it.
   let first = from;
   while (first > 0 && (recent[first - 1] as RecentEvent).at === (recent[from] as RecentEvent).at) first--;
@@ -155,55 +159,64 @@ function walk(
   const merged = new Map<RecentEvent, RecentEvent>();
   let anchor: RecentEvent | undefined;
   let members: RecentEvent[] = [];
-  let last: RecentEvent | undefined;
   for (const e of order) {
     if (isPress(g, e)) {
       if (anchor && e.at - anchor.at <= g.windowMs) {
         members.push(e);
-        merged.set(e, anchor);
+        if (anchor.stillPresent && !e.stillPresent) {
+          // The group's first press anchors it, not the status reports before it.
+          anchors[anchors.length - 1] = e;
+          for (const member of members) if (member !== e) merged.set(member, e);
+          anchor = e;
+        } else merged.set(e, anchor);
       } else {
         anchor = e;
         members = [e];
         anchors.push(e);
       }
-      last = anchor;
     } else if (anchor && members.some((press) => closes(g, e, press))) anchor = undefined;
   }
-  return { anchors, last, members: merged };
+  return { anchors, members: merged };
 }
 
 /**
- * The anchor of the press at `recent[i]`. `known` is false when its group may have begun with a
- * press no longer remembered (`forgottenUntil`: the latest event time `recent` has dropped): the
- * alert of the remembered start may never have been raised, so the press raises it rather than merge.
+ * The anchor of the press at `recent[i]`, and where its group's walk starts (`start`). `known` is
+ * false when its group may have begun with a press no longer remembered (`forgottenUntil`: the
+ * latest event time `recent` has dropped): the alert of the remembered start may never have been
+ * raised, so the press raises it rather than merge. A status report's anchor may be a press after
+ * it, within the window.
  */
 export function anchorOf(
   g: PressGroups,
   recent: readonly RecentEvent[],
   i: number,
   forgottenUntil?: number,
-): { anchor: RecentEvent; known: boolean } {
+): { anchor: RecentEvent; start: number; known: boolean } {
   const { start, proven } = chainStart(g, recent, i);
   const first = recent[start] as RecentEvent;
-  const anchor = walk(g, recent, start, i).last ?? first;
+  const press = recent[i] as RecentEvent;
+  let to = i;
+  if (press.stillPresent)
+    while (to + 1 < recent.length && (recent[to + 1] as RecentEvent).at <= press.at + g.windowMs) to++;
+  const anchor = walk(g, recent, start, to).members.get(press) ?? press;
   const known =
     proven || anchor !== first || forgottenUntil === undefined || forgottenUntil < first.at - g.windowMs;
-  return { anchor, known };
+  return { anchor, start, known };
 }
 
 /**
- * The presses of the group `recent[from]` anchors (`anchorOf`), up to `recent[to]`: the anchor and
- * each press merged into its alert, whichever device pressed.
+ * The presses of the group `anchor` anchors (`anchorOf`, whose walk starts at `recent[start]`), up
+ * to `recent[to]`: the anchor and each press merged into its alert, whichever device pressed.
  */
 export function groupPresses(
   g: PressGroups,
   recent: readonly RecentEvent[],
-  from: number,
+  start: number,
+  anchor: RecentEvent,
   to: number,
 ): RecentEvent[] {
-  const anchor = recent[from] as RecentEvent;
   const presses = [anchor];
-  for (const [press, anchoredBy] of walk(g, recent, from, to).members)
+  for (const [press, anchoredBy] of walk(g, recent, start, to).members)
     if (anchoredBy === anchor) presses.push(press);
   return presses;
 }
@@ -221,19 +234,32 @@ export interface Regrouping {
 
 const UNCHANGED: Regrouping = Object.freeze({ anchors: [], repeats: [] });
 
+/** Whether `recent[i]`, a press, may take the anchor of a group a status report before it opened. */
+function anchorsReports(g: PressGroups, recent: readonly RecentEvent[], i: number): boolean {
+  const arrived = recent[i] as RecentEvent;
+  if (!isPress(g, arrived) || arrived.stillPresent) return false;
+  for (let j = i - 1; j >= 0; j--) {
+    const e = recent[j] as RecentEvent;
+    if (e.at < arrived.at - g.windowMs) return false;
+    if (e.stillPresent && isPress(g, e)) return true;
+  }
+  return false;
+}
+
 /**
  * What changes now that `recent[i]` (a press or a cancel) has arrived: an arrival out of order can
  * split a group (a cancel that closes it, a press that a later cancel now closes) or move its
  * anchor earlier. The caller raises the new anchors' alerts and the new members' repeats; an
  * anchor that stops being one keeps its alert (nothing is unraised), so the set of ids raised is
  * always a superset of what the same events raise in order. Nothing at once for an arrival in
- * order (nothing of the rule after it).
+ * order (nothing of the rule after it), but for a press that takes the anchor of a group status
+ * reports opened (`anchorsReports`).
  */
 export function regroup(g: PressGroups, recent: readonly RecentEvent[], i: number): Regrouping {
   const arrived = recent[i] as RecentEvent;
   let after = i + 1;
   while (after < recent.length && !isPress(g, recent[after] as RecentEvent)) after++;
-  if (after === recent.length) return UNCHANGED;
+  if (after === recent.length && !anchorsReports(g, recent, i)) return UNCHANGED;
   const { start } = chainStart(g, recent, i - 1);
   const from = start >= 0 ? start : i;
   // The first press after the arrival that is more than the window after the press before it

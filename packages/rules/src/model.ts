@@ -582,6 +582,11 @@ export const RecentEvent = z.object({
    * or before its arrival (`at - aheadMs`).
    */
   aheadMs: z.number().optional(),
+  /**
+   * A cancel's or restore's source code (the event's `sourcecode`: a panel's Contact ID or SIA code,
+   * `CID 3101`), shown on what it closes; other events keep none, so the state stays small.
+   */
+  sourceCode: z.string().optional(),
 });
 export type RecentEvent = z.infer<typeof RecentEvent>;
 

@@ -282,6 +282,35 @@ describe('stored resident state', () => {
     expect(decodeStateList(list.elements).state).toEqual(state);
   });
 
+  it("keeps a restore's or cancel's source code (and no other event's), and reads rows stored before it", () => {
+    const runner = new RulesRunner(DEFAULT_RULE_SET);
+    const panel = { subject: 'PX-CODE', devicekind: 'pendant', residentid: RESIDENT } as const;
+    const at = (ms: number) => new Date(START + ms).toISOString();
+    const sent = (type: 'pendant.pressed' | 'alarm.restored' | 'alarm.cancelled', ms: number, code: string) =>
+      runner.event(
+        makeEvent({ ...panel, type, time: at(ms), deviceEventId: `${type}-${ms}`, sourcecode: code }),
+        START + ms,
+      );
+    sent('pendant.pressed', 0, 'CID 1101');
+    sent('alarm.restored', 2_000, 'CID 3101');
+    sent('alarm.cancelled', 30_000, 'SIA OC');
+    const state = runner.states.get(RESIDENT) ?? initialState(RESIDENT);
+    expect(state.recent.map((entry) => entry.sourceCode)).toEqual([undefined, 'CID 3101', 'SIA OC']);
+    const stored = JSON.parse(encodeState(state)) as { recent: unknown[][] };
+    expect(stored.recent.map((row) => row.length)).toEqual([4, 10, 10]);
+    expect(decodeState(encodeState(state))).toEqual(state);
+    const list = encodeStateList(state);
+    expect(decodeStateList(list.elements).state).toEqual(state);
+    // A state stored before rows kept a code: its rows read back with none.
+    const before = JSON.parse(encodeState(state)) as { recent: unknown[][] };
+    before.recent = before.recent.map((row) => row.slice(0, 4));
+    expect(decodeState(JSON.stringify(before)).recent.map((entry) => entry.sourceCode)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
   it('is under half the size of the state as plain JSON after a busy day', () => {
     const specs = Array.from({ length: 400 }, (_, i) => ({
       kind: (i * 7) % DEVICES.length,

@@ -55,32 +55,34 @@ function senderOf(entry: RecentEvent): Sender {
  * [id, type index, ms since the event before (the first: epoch ms), sender index, celsius or null,
  * dose id (or null), when its device left this home (`movedAt`, or null), the other instant its
  * time could mean (`alttime`, or null), by how many ms a cancel or restore was timed ahead of its
- * arrival (`aheadMs`)]. A row is as long as its last field that is set: most events have none of
- * the last three, and the state stays as small as it was.
+ * arrival (`aheadMs`, or null), a cancel's or restore's source code (`sourceCode`)]. A row is as
+ * long as its last field that is set: most events have none of the last four, and the state stays
+ * as small as it was; a row stored before the code was kept reads back without one.
  */
 /** The columns every row has: id, type index, time, sender index. */
 const ROW = [z.string(), z.number().int().min(0), z.number(), z.number().int().min(0)] as const;
+/** Celsius, dose id, `movedAt` and `alttime`, each null where unset when a later column is set. */
+const UP_TO_ALTTIME = [
+  z.number().nullable(),
+  z.string().nullable(),
+  z.string().nullable(),
+  z.string().nullable(),
+] as const;
 const StoredRecent = z.union([
   z.tuple([...ROW]),
   z.tuple([...ROW, z.number().nullable()]),
   z.tuple([...ROW, z.number().nullable(), z.string()]),
   z.tuple([...ROW, z.number().nullable(), z.string().nullable(), z.string()]),
   z.tuple([...ROW, z.number().nullable(), z.string().nullable(), z.string().nullable(), z.string()]),
-  z.tuple([
-    ...ROW,
-    z.number().nullable(),
-    z.string().nullable(),
-    z.string().nullable(),
-    z.string().nullable(),
-    z.number(),
-  ]),
+  z.tuple([...ROW, ...UP_TO_ALTTIME, z.number()]),
+  z.tuple([...ROW, ...UP_TO_ALTTIME, z.number().nullable(), z.string()]),
 ]);
 type StoredRecent = z.infer<typeof StoredRecent>;
 
 /** A remembered event's row: the shortest form that holds what it has. */
 function rowOf(entry: RecentEvent, type: number, time: number, sender: number): StoredRecent {
   const id = packId(entry.id);
-  if (entry.aheadMs !== undefined || entry.alttime !== undefined) {
+  if (entry.sourceCode !== undefined || entry.aheadMs !== undefined || entry.alttime !== undefined) {
     const upToMoved = [
       id,
       type,
@@ -90,6 +92,8 @@ function rowOf(entry: RecentEvent, type: number, time: number, sender: number): 
       entry.doseId ?? null,
       entry.movedAt ?? null,
     ] as const;
+    if (entry.sourceCode !== undefined)
+      return [...upToMoved, entry.alttime ?? null, entry.aheadMs ?? null, entry.sourceCode];
     return entry.aheadMs === undefined
       ? [...upToMoved, entry.alttime as string]
       : [...upToMoved, entry.alttime ?? null, entry.aheadMs];
@@ -198,7 +202,7 @@ export function decodeState(text: string): ResidentState {
 function expand(stored: StoredState): ResidentState {
   const recent: RecentEvent[] = [];
   let at = 0;
-  for (const [id, t, delta, s, celsius, doseId, movedAt, alttime, aheadMs] of stored.recent) {
+  for (const [id, t, delta, s, celsius, doseId, movedAt, alttime, aheadMs, sourceCode] of stored.recent) {
     const type = stored.types[t];
     const sender = stored.senders[s];
     if (type === undefined || sender === undefined)
@@ -220,7 +224,8 @@ function expand(stored: StoredState): ResidentState {
       stillPresent: sender[6] === 1 ? true : undefined,
       movedAt: movedAt ?? undefined,
       alttime: alttime ?? undefined,
-      aheadMs,
+      aheadMs: aheadMs ?? undefined,
+      sourceCode,
     });
   }
   // In the one shape of every state the core builds (`shapedState`).
@@ -597,7 +602,7 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
   if (!stored.success) throw new StateDecodeError(z.prettifyError(stored.error));
   const { t0, types, senders } = head.data;
   const recent: RecentEvent[] = [];
-  for (const [id, t, at, s, celsius, doseId, movedAt, alttime, aheadMs] of stored.data) {
+  for (const [id, t, at, s, celsius, doseId, movedAt, alttime, aheadMs, sourceCode] of stored.data) {
     const type = types[t];
     const sender = senders[s];
     if (type === undefined || sender === undefined)
@@ -618,7 +623,8 @@ export function decodeStateList(elements: readonly string[]): { state: ResidentS
     if (doseId !== undefined && doseId !== null) entry.doseId = doseId;
     if (movedAt !== undefined && movedAt !== null) entry.movedAt = movedAt;
     if (alttime !== undefined && alttime !== null) entry.alttime = alttime;
-    if (aheadMs !== undefined) entry.aheadMs = aheadMs;
+    if (aheadMs !== undefined && aheadMs !== null) entry.aheadMs = aheadMs;
+    if (sourceCode !== undefined) entry.sourceCode = sourceCode;
     recent.push(entry);
   }
   recent.sort(byTimeThenId);

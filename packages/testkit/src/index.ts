@@ -48,6 +48,9 @@ export function serviceEnv(namespace: string, extra: Record<string, string> = {}
     // (the security suite) sets `refuse`, the production default.
     DC09_KEYLESS: 'allow',
     REGISTRY_DC09_KEYLESS: 'allow',
+    // Each namespace's streams reserve their share of this on the shared server: a test stores
+    // little, and a server shared by many test files at once reserves that much for each.
+    TELECARE_JETSTREAM_MAX_BYTES: '512MB',
     ...extra,
   };
 }
@@ -280,20 +283,28 @@ export class OwnNatsServer {
   private constructor(
     readonly port: number,
     readonly storeDir: string,
-    /** With `account`: the server runs from this file, its clients in an account of their own. */
+    /** With `account` or a store limit: the server runs from this file. */
     private readonly configFile: string | undefined,
+    private readonly limits: { maxFileStore?: string; accountMaxFile?: string } = {},
   ) {}
 
   /**
    * `account`: clients (without a login) are in an account of their own, whose JetStream
-   * `accountJetStream` turns off and on again while the server runs.
+   * `accountJetStream` turns off and on again while the server runs. `maxFileStore`: the server's
+   * JetStream file store limit (`max_file_store`, e.g. `16MB`); `accountMaxFile`: the account's own
+   * limit (implies `account`), which JetStream reports to its clients.
    */
-  static async start(label = 'nats', options: { account?: boolean } = {}): Promise<OwnNatsServer> {
+  static async start(
+    label = 'nats',
+    options: { account?: boolean; maxFileStore?: string; accountMaxFile?: string } = {},
+  ): Promise<OwnNatsServer> {
     const storeDir = mkdtempSync(path.join(tmpdir(), `telecare-${label}-`));
+    const configured = options.account || options.maxFileStore || options.accountMaxFile;
     const server = new OwnNatsServer(
       await freePort(),
       storeDir,
-      options.account ? path.join(storeDir, 'server.conf') : undefined,
+      configured ? path.join(storeDir, 'server.conf') : undefined,
+      { ...options },
     );
     if (server.configFile) server.#writeConfig(true);
     await server.start();
@@ -325,12 +336,16 @@ export class OwnNatsServer {
   }
 
   #writeConfig(accountJetStream: boolean): void {
+    const { maxFileStore, accountMaxFile } = this.limits;
+    const jetstreamOf = accountMaxFile
+      ? `jetstream: { max_file: ${accountMaxFile} }, `
+      : 'jetstream: enabled, ';
     writeFileSync(
       this.configFile as string,
       [
         `listen: 127.0.0.1:${this.port}`,
-        `jetstream { store_dir: "${this.storeDir}" }`,
-        `accounts { APP { ${accountJetStream ? 'jetstream: enabled, ' : ''}users: [{ user: app, password: app }] } }`,
+        `jetstream { store_dir: "${this.storeDir}"${maxFileStore ? `, max_file_store: ${maxFileStore}` : ''} }`,
+        `accounts { APP { ${accountJetStream ? jetstreamOf : ''}users: [{ user: app, password: app }] } }`,
         'no_auth_user: app',
         '',
       ].join('\n'),

@@ -13,7 +13,7 @@ import { assertNever, checkDue, derivedAlert, minutes, type Output } from './out
 import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 import { reportsCounts, reportsText } from './shared.ts';
-import { groupAlertId, overLimit, pressGroups } from './trigger.ts';
+import { groupAlertId, overLimit, pressGroups, reportHead } from './trigger.ts';
 
 export function cancelWindowS(rule: CorrelationRule, out: Output): number {
   const pattern = rule.pattern;
@@ -43,7 +43,9 @@ export function alarmAlertIds(
       continue;
     }
     if (rule.mergeWithinS === undefined) {
-      ids.push(alertIdFor(rule.id, out.residentId, alarm.id));
+      // A status report shown on an alarm's alert (`reportHead`) stands as that alert does.
+      const head = alarm.stillPresent ? reportHead(out, recent, alarm) : undefined;
+      ids.push(alertIdFor(rule.id, out.residentId, (head ?? alarm).id));
       continue;
     }
     const i = indexOf(recent, alarm);
@@ -75,10 +77,11 @@ export function closeAlarm(
         key,
         evidence: [alarm, closing],
         thresholds,
-        detail:
+        detail: `${
           outcome === 'false-alarm'
             ? `cancelled by the resident ${Math.round((closing.at - alarm.at) / 1000)} s after the alarm: recorded as a false alarm`
-            : `${TAXONOMY[closing.type].description.toLowerCase()} at ${formatHhmm(closing.at, out.settings.timeZone)}`,
+            : `${TAXONOMY[closing.type].description.toLowerCase()} at ${formatHhmm(closing.at, out.settings.timeZone)}`
+        }${closing.sourceCode === undefined ? '' : `, sent as ${closing.sourceCode}`}`,
         decidedAt: Math.max(alarm.at, closing.at),
         type: closing.type,
         priority: 5,
@@ -170,8 +173,10 @@ function otherPress(
   for (const rule of out.ruleSet.rules) {
     if (rule.kind !== 'trigger' || rule.mergeWithinS === undefined || !rule.on.includes(alarm.type)) continue;
     const g = groupsOf(pressGroups(rule, alarm.testMode, out), alarm);
-    const from = indexOf(recent, anchorOf(g, recent, i).anchor);
-    const other = groupPresses(g, recent, from, to).find((press) => !closes(press));
+    const { anchor, start } = anchorOf(g, recent, i);
+    const other = groupPresses(g, recent, start, anchor, Math.max(to, indexOf(recent, anchor))).find(
+      (press) => !closes(press),
+    );
     if (other) return other;
   }
   return undefined;
@@ -188,7 +193,12 @@ export function correlationOnEvent(
   const pattern = rule.pattern;
   switch (pattern.kind) {
     case 'then-absent':
-      if (pattern.first.includes(entry.type) && (!pattern.atNight || atNight(entry.at, out.settings))) {
+      // A status report shown on its alarm's alert (`reportHead`) is no new first: the alarm has its check.
+      if (
+        pattern.first.includes(entry.type) &&
+        (!pattern.atNight || atNight(entry.at, out.settings)) &&
+        !(entry.stillPresent && reportHead(out, recent, entry))
+      ) {
         const withinS = out.settings.thresholds[rule.id]?.withinS ?? pattern.withinS;
         out.setTimer(rule, entry.at + withinS * 1000, { id: `${rule.id}:${entry.id}`, eventId: entry.id });
       }
@@ -328,6 +338,8 @@ export function correlationOnTick(
   const at = findEvent(recent, timer.eventId, timer.checkAt - windowS * 1000);
   if (at < 0) return;
   const first = recent[at] as RecentEvent;
+  // Its alarm came at its very instant after it was read: that alarm's own check decides.
+  if (first.stillPresent && reportHead(out, recent, first)) return;
   const bounceMs = (pattern.doorBounceS ?? 0) * 1000;
   // The closing of a bounce is no passage: nobody went through the door.
   if (bounceClosing(recent, at, bounceMs)) return;
@@ -349,6 +361,7 @@ export function correlationOnTick(
         others.push(seen);
         continue;
       }
+      if (!endsCheck(out, recent, first, seen)) continue;
       return;
     }
   }
@@ -398,6 +411,60 @@ export function correlationOnTick(
       ...(partners.length > 0 ? { priority: shared?.priority } : {}),
     }),
   );
+}
+
+/**
+ * Whether `seen`, an absent type that came after `first`, ends `first`'s check. A cancel (a type
+ * some cancel rule takes) ends it only where it could close `first` (`cancelMayClose`): a second
+ * pendant in the home cancelling its own press ended the check of the resident's fall, and "fall
+ * then no movement" was never raised. Anything else the rule lists (movement, from any device) is
+ * the resident about.
+ */
+function endsCheck(
+  out: Output,
+  recent: readonly RecentEvent[],
+  first: RecentEvent,
+  seen: RecentEvent,
+): boolean {
+  for (const rule of out.ruleSet.rules)
+    if (
+      rule.kind === 'correlation' &&
+      rule.pattern.kind === 'cancel' &&
+      rule.pattern.cancel.includes(seen.type)
+    )
+      return cancelMayClose(out, recent, seen, first);
+  return true;
+}
+
+/**
+ * Whether `cancel` could close `alarm` as the resident's enabled cancel rules close one: it may close
+ * it (`cancelCloses`), and it is taken (cancel-trust.ts: its device sent fewer than
+ * `ORPHANS_DISTRUSTED` orphan cancels, and a home unit closing another device's alarm cancelled
+ * fewer of its own) — whether or not it came within the pre-alarm window.
+ */
+export function cancelMayClose(
+  out: Output,
+  recent: readonly RecentEvent[],
+  cancel: RecentEvent,
+  alarm: RecentEvent,
+): boolean {
+  if (!cancelCloses(cancel, alarm)) return false;
+  for (const rule of out.ruleSet.rules) {
+    const pattern = rule.kind === 'correlation' ? rule.pattern : undefined;
+    if (
+      pattern?.kind !== 'cancel' ||
+      out.settings.disabled.has(rule.id) ||
+      !pattern.alarm.includes(alarm.type) ||
+      !pattern.cancel.includes(cancel.type)
+    )
+      continue;
+    const pairing = { ...pattern, windowMs: cancelWindowS(rule as CorrelationRule, out) * 1000 };
+    if (orphanCancels(recent, cancel, pairing) >= ORPHANS_DISTRUSTED) continue;
+    if (cancel.serial !== alarm.serial && ownAlarmsCancelled(recent, cancel, pairing) >= ORPHANS_DISTRUSTED)
+      continue;
+    return true;
+  }
+  return false;
 }
 
 /** Door reports this close together are one passage through the door. */

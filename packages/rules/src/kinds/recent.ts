@@ -30,6 +30,7 @@ const STILL_PRESENT = 'still-present';
 export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
   const celsius = event.type === 'temperature' ? event.data.celsius : undefined;
   const doseId = event.type.startsWith('medication.') ? event.data.doseId : undefined;
+  const closing = closes(event);
   // One literal with every field, those the event lacks `undefined` (stored JSON leaves them out,
   // as it left out the fields not set before): every entry has one shape, so the loops over
   // `recent` read its fields at fixed offsets rather than through a cache of several shapes.
@@ -55,21 +56,27 @@ export function toRecent(event: TelecareEvent, heard = false): RecentEvent {
     // would time it at its receipt too, or within the gateway's window ahead of it. A silence after
     // it says nothing of the clock.
     alttime: heard ? undefined : event.alttime,
-    aheadMs: closesAhead(event),
+    aheadMs: closing ? closesAhead(event) : undefined,
+    sourceCode: closing ? codeOf(event) : undefined,
   };
 }
 
+/** A code is a few characters (`CID 3101`, `SIA MH`): anything longer is no code, and not kept. */
+const MAX_CODE = 32;
+
+const codeOf = (event: TelecareEvent): string | undefined =>
+  event.sourcecode !== undefined && event.sourcecode.length <= MAX_CODE ? event.sourcecode : undefined;
+
+/** Whether the event is a cancel or restore (a type that `restores` another). */
+const closes = (event: TelecareEvent): boolean =>
+  // An alarm's restore names no one type (`alarm.restored`): the alarm rule's `alarm` pairs it.
+  (TAXONOMY[event.type] as { restores?: string }).restores !== undefined || event.type === 'alarm.restored';
+
 /**
- * How far a cancel or restore (a type that `restores` another) is timed ahead of its arrival, or
- * undefined when it is not ahead: only those are kept, for the cancel and restore rules.
+ * How far a cancel or restore is timed ahead of its arrival, or undefined when it is not ahead:
+ * only those are kept, for the cancel and restore rules.
  */
 function closesAhead(event: TelecareEvent): number | undefined {
-  // An alarm's restore names no one type (`alarm.restored`): the alarm rule's `alarm` pairs it.
-  if (
-    (TAXONOMY[event.type] as { restores?: string }).restores === undefined &&
-    event.type !== 'alarm.restored'
-  )
-    return undefined;
   const ahead = parseEventTime(event.time) - parseEventTime(event.receivedat);
   return ahead > 0 ? ahead : undefined;
 }

@@ -1743,6 +1743,7 @@ function sensorsAfter(
       movedAt: undefined,
       alttime: undefined,
       aheadMs: undefined,
+      sourceCode: undefined,
     };
     const alert = derivedAlert(rule, out, {
       key: `sensor-dead:${serial}:${sensor.lastId}`,

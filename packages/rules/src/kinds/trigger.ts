@@ -3,7 +3,7 @@
  */
 import { type Alert, defaultPriority, TAXONOMY } from '@telecare/contracts';
 import { alertId as alertIdFor } from '../ids.ts';
-import { anchorOf, type Ender, groupsOf, type PressGroups, regroup } from '../merge.ts';
+import { anchorOf, cancelCloses, type Ender, groupsOf, type PressGroups, regroup } from '../merge.ts';
 import type { RecentEvent, ResidentState, Timer, TriggerRule } from '../model.ts';
 import { renderReason } from '../reason.ts';
 import { formatHhmm, formatIso } from '../time.ts';
@@ -74,7 +74,16 @@ export function repeatAlert(
   const after = describeGap(press.at - anchor.at);
   const first = formatHhmmss(anchor.at, out.settings.timeZone);
   if (press.stillPresent)
-    return stillPresentAlert(rule, press, alert, `${after} after the first press at ${first}`, alertId);
+    return stillPresentAlert(
+      rule,
+      press,
+      alert,
+      // A report stamped before the press that anchors its group (`anchorOf`).
+      press.at < anchor.at
+        ? `${describeGap(anchor.at - press.at)} before the press at ${first}`
+        : `${after} after the first press at ${first}`,
+      alertId,
+    );
   return {
     ...alert,
     reason: `${alert.reason}; pressed again ${after} after the first press at ${first}`,
@@ -105,6 +114,79 @@ function stillPresentAlert(
     reason: withUncertainTime(withSenderDoubts(reason, report), report),
     repeats: { alertId },
   };
+}
+
+/**
+ * A report of a rule that neither merges nor is limited (a fall, smoke, CO…): its own alert, or, for
+ * a panel's status report (`stillPresent`) that follows an alarm it can show on (`reportHead`), a
+ * record on that alarm's alert, as a press's report shows on its group's: no second alarm.
+ */
+export function reported(rule: TriggerRule, entry: RecentEvent, state: ResidentState, out: Output): void {
+  const head = entry.stillPresent ? reportHead(out, state.recent, entry) : undefined;
+  if (head === undefined) {
+    out.alert(triggerAlert(rule, entry, alertIdFor(rule.id, out.residentId, entry.id), out));
+    return;
+  }
+  const alertId = alertIdFor(rule.id, out.residentId, head.id);
+  const id = alertIdFor(rule.id, out.residentId, `repeat:${entry.testMode ? 'test:' : ''}${entry.id}`);
+  const when = `${describeGap(entry.at - head.at)} after the alarm at ${formatHhmmss(head.at, out.settings.timeZone)}`;
+  out.merge({ alertId, eventId: entry.id });
+  out.alert(stillPresentAlert(rule, entry, triggerAlert(rule, entry, id, out), when, alertId));
+}
+
+/** How long after an alarm (or a report of it) a panel's next status report still follows it. */
+export const STATUS_WITHIN_MS = 300_000;
+
+/**
+ * The report whose alert a status report (`report`, `stillPresent`) of a rule that does not merge
+ * shows on: walking back over its device's reports of its type, each within `STATUS_WITHIN_MS` of
+ * the next, the first alarm met (at the report's very instant too, whichever id sorts first), or
+ * with none the earliest report of the chain, which raised the alarm itself. None when nothing
+ * comes before it, or the chain is ended by a restore of the alarm from its device or by a cancel
+ * that closes it (within its cancel rule's window): the alarm came back, and the report raises it.
+ */
+export function reportHead(
+  out: Output,
+  recent: readonly RecentEvent[],
+  report: RecentEvent,
+): RecentEvent | undefined {
+  const i = indexOf(recent, report);
+  if (recent[i]?.id !== report.id) return undefined;
+  let j = i;
+  while (j + 1 < recent.length && (recent[j + 1] as RecentEvent).at === report.at) j++;
+  let link = report;
+  let head: RecentEvent | undefined;
+  // Cancels after the reports still to be walked, with their windows.
+  const cancels: Array<{ at: number; windowMs: number }> = [];
+  for (let k = j; k >= 0; k--) {
+    const e = recent[k] as RecentEvent;
+    if (k === i) continue;
+    if (e.at < link.at - STATUS_WITHIN_MS) break;
+    if (k < i && e.serial === report.serial && restoredType(e.type) === report.type) break;
+    const windowMs = k < i ? closingWindowMs(out, report, e) : undefined;
+    if (windowMs !== undefined) cancels.push({ at: e.at, windowMs });
+    if (e.type !== report.type || e.serial !== report.serial || e.testMode !== report.testMode) continue;
+    if (cancels.some((cancel) => cancel.at - e.at <= cancel.windowMs)) break;
+    if (!e.stillPresent) return e;
+    link = e;
+    head = e;
+  }
+  return head;
+}
+
+/** The window of the enabled cancel rule by which `cancel` closes alarms like `alarm`, if any. */
+function closingWindowMs(out: Output, alarm: RecentEvent, cancel: RecentEvent): number | undefined {
+  if (!cancelCloses(cancel, alarm)) return undefined;
+  for (const rule of out.ruleSet.rules)
+    if (
+      rule.kind === 'correlation' &&
+      rule.pattern.kind === 'cancel' &&
+      !out.settings.disabled.has(rule.id) &&
+      rule.pattern.alarm.includes(alarm.type) &&
+      rule.pattern.cancel.includes(cancel.type)
+    )
+      return cancelWindowS(rule, out) * 1000;
+  return undefined;
 }
 
 /** What an alarm raised from a status report (`stillPresent`: no group to show it on) says of it. */
