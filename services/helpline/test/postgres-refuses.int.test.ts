@@ -5,10 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { helplineHarness, launchChromium } from './harness.ts';
 
 /**
- * The helpline while its PostgreSQL answers but refuses writes: read-only, as the old primary
- * after a failover (a standby) or with `default_transaction_read_only` set by a DBA. Alerts wait
- * unacknowledged and become cases once it takes writes again; operators are told; the log says it
- * once. PostgreSQL down altogether: `postgres-outage.int.test.ts`.
+ * The helpline while its PostgreSQL answers but refuses: read-only, as the old primary after a
+ * failover (a standby) or with `default_transaction_read_only` set by a DBA; then taking no more
+ * connections (53300). Alerts wait unacknowledged and become cases, once each, when it takes them
+ * again; operators are told; the log says it once. Disk full (53100) cannot be made here without
+ * a mount, and is not emulated. PostgreSQL down altogether: `postgres-outage.int.test.ts`.
  */
 let server: OwnPostgres;
 let admin: pg.Client;
