@@ -19,10 +19,10 @@ import type { z } from 'zod';
 import type { Clock } from './clock.ts';
 import { type Decoded, decodeJson } from './decode.ts';
 import { LeaderElections } from './elections.ts';
-import { isDataException, PoisonMessageError, reportedElsewhere, TelecareError } from './errors.ts';
+import { isDataException, PoisonMessageError, TelecareError } from './errors.ts';
 import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
-import type { Logger } from './logger.ts';
+import { type Logger, warnFailure } from './logger.ts';
 import { isConsumerNotFound, isJetStreamUnavailable, publishDeadLetter } from './nats.ts';
 import { connectionOf, type Delivery, PullInbox, PullRefusedError } from './pull.ts';
 import { ReadMark } from './read-mark.ts';
@@ -347,8 +347,10 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     tryTo(() => msg.nak(delay));
     metrics.failed.inc(label);
     options.observe?.retried?.(err);
-    log[reportedElsewhere(err) ? 'debug' : 'warn'](
-      { err, subject: msg.subject, seq: msg.seq, deliveryCount: msg.info.deliveryCount, retryInMs: delay },
+    warnFailure(
+      log,
+      err,
+      { subject: msg.subject, seq: msg.seq, deliveryCount: msg.info.deliveryCount, retryInMs: delay },
       'message handed back for redelivery',
     );
   };
@@ -364,8 +366,10 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     const delay = retryDelay(msg.info.deliveryCount + attempt - 1);
     metrics.failed.inc(label);
     options.observe?.retried?.(err);
-    log[reportedElsewhere(err) ? 'debug' : 'warn'](
-      { err, subject: msg.subject, seq: msg.seq, attempt, retryInMs: delay },
+    warnFailure(
+      log,
+      err,
+      { subject: msg.subject, seq: msg.seq, attempt, retryInMs: delay },
       'message failed for the moment; tried again in hand',
     );
     // Ended early by a stop, by a new leader of a stream the handler stores to, or `retrySooner`.

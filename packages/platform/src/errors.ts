@@ -46,6 +46,57 @@ export function reportedElsewhere(err: unknown): boolean {
   return false;
 }
 
+/**
+ * What PostgreSQL says, by SQLSTATE, when it answers but refuses the work for reasons of its own,
+ * not the statement's: worth trying again later (a 503, an alert retried), and said once by the
+ * pool rather than per statement. Those with `until` refuse every write alike until a DBA or a
+ * failover changes the server (read-only, disk full); the rest refuse one connection or statement
+ * (too many connections, a statement cancelled or a session ended by a timeout the DBA set).
+ */
+const REFUSALS: Readonly<Record<string, { what: string; until?: string }>> = {
+  '25006': {
+    what: 'PostgreSQL is read-only (a standby? default_transaction_read_only?)',
+    until: 'writes are refused until a writable primary answers',
+  },
+  '53100': { what: 'PostgreSQL has no disk space left', until: 'writes are refused until space is freed' },
+  '53200': { what: 'PostgreSQL is out of memory' },
+  '53300': {
+    what: "PostgreSQL takes no more connections (max_connections, or a role's or database's connection limit, reached)",
+  },
+  '57014': { what: 'PostgreSQL cancelled a statement (statement_timeout, or a DBA cancelled it)' },
+  '25P03': {
+    what: 'PostgreSQL ended a session idle in its transaction (idle_in_transaction_session_timeout)',
+  },
+};
+
+/** What a PostgreSQL refusal (`REFUSALS`) is: its SQLSTATE, what it is, and the whole reason. */
+export interface PostgresRefusal {
+  readonly code: string;
+  /** Short, for a person: `PostgreSQL is read-only (a standby? …)`. */
+  readonly what: string;
+  /** For the log and `/readyz`: what it is and until when. */
+  readonly reason: string;
+  /** Every write is refused alike until the server changes (read-only, disk full), not one statement. */
+  readonly allWrites: boolean;
+}
+
+/** A PostgreSQL refusal (`REFUSALS`) in an error or its causes. */
+export function postgresRefusal(err: unknown): PostgresRefusal | undefined {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 3; depth++) {
+    const code = (e as { code?: unknown }).code;
+    const refusal = typeof code === 'string' ? REFUSALS[code] : undefined;
+    if (refusal)
+      return {
+        code: code as string,
+        what: refusal.what,
+        reason: [refusal.what, refusal.until].filter(Boolean).join(': '),
+        allWrites: refusal.until !== undefined,
+      };
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** A dependency was briefly unavailable: retry later. */
 export class TransientError extends TelecareError {
   readonly retryable = true;

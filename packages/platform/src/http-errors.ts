@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { TelecareError } from './errors.ts';
+import { postgresRefusal, TelecareError } from './errors.ts';
 import { nulPaths } from './input.ts';
 import type { Logger } from './logger.ts';
 
@@ -166,11 +166,13 @@ const DOWN_MESSAGES =
   /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|Query read timeout)/;
 
 /**
- * Whether an error says a server the request needed (PostgreSQL) is down or restarting, rather
- * than that the request or the code is wrong: such a request is worth retrying, a 503.
+ * Whether an error says a server the request needed (PostgreSQL) is down or restarting, or answers
+ * but refuses all work of its kind for now (read-only, disk full: `postgresRefusal`), rather than
+ * that the request or the code is wrong: such a request is worth retrying, a 503.
  */
 export function isDependencyDown(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
+  if (postgresRefusal(err)) return true;
   const code = 'code' in err && typeof err.code === 'string' ? err.code : undefined;
   if (code && (DOWN_ERRNOS.has(code) || DOWN_SQLSTATES.has(code) || code.startsWith('08'))) return true;
   if (err instanceof Error && DOWN_MESSAGES.test(err.message)) return true;
@@ -225,6 +227,22 @@ export function httpErrorHandler(options: {
         message,
         issues: [{ path: '(body)', message }],
       });
+    }
+    const refusal = postgresRefusal(err);
+    if (refusal) {
+      // The database answers but refuses (read-only, disk full): the pool says why, once; each
+      // request is a line without a stack, and the client is told nothing was saved.
+      options.logger.warn(
+        { code: refusal.code, url: req.routeOptions.url },
+        'request refused by PostgreSQL: answered 503',
+      );
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send({
+          error: 'unavailable',
+          message: `${refusal.what}: nothing was saved; try again shortly`,
+        });
     }
     if (isDependencyDown(err)) {
       // Neither the request's fault nor a bug: the database is down or restarting. No detail of

@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { postgresRefusal } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { DATA_POLICY, securityHeaders } from './web-security.ts';
 
@@ -15,7 +16,8 @@ export type { FastifyInstance, FastifyReply, FastifyRequest, Registry };
 /** Metric classes, so services register on `createMetrics`' registry without their own prom-client. */
 export { Counter, Gauge, Histogram };
 
-export type ReadinessCheck = () => Promise<boolean> | boolean;
+/** Ready (true) or not (false, or why not in words, which `/readyz` tells under `reasons`). */
+export type ReadinessCheck = () => Promise<boolean | string> | boolean | string;
 
 /**
  * How long a client may take to send one whole request, headers and body: the largest body a
@@ -88,17 +90,28 @@ export function createHttpServer(options: {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const checks: Record<string, boolean> = {};
+    const reasons: Record<string, string> = {};
     for (const [name, check] of Object.entries(options.readiness)) {
       try {
-        checks[name] = await check();
-      } catch {
+        const answer = await check();
+        checks[name] = answer === true;
+        if (typeof answer === 'string') reasons[name] = answer;
+      } catch (err) {
         checks[name] = false;
+        // PostgreSQL answering with a refusal (no connection free, say) says why.
+        const refusal = postgresRefusal(err);
+        if (refusal) reasons[name] = refusal.reason;
       }
     }
     const draining = options.draining?.() ?? false;
     const ready = !draining && Object.values(checks).every(Boolean);
     const status = draining ? 'draining' : ready ? 'ready' : 'not-ready';
-    return reply.code(ready ? 200 : 503).send({ ...options.details?.(), status, checks });
+    return reply.code(ready ? 200 : 503).send({
+      ...options.details?.(),
+      status,
+      checks,
+      ...(Object.keys(reasons).length > 0 ? { reasons } : {}),
+    });
   });
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', options.metrics.contentType).send(await options.metrics.metrics()),

@@ -26,6 +26,8 @@ export {
   isDataException,
   PoisonMessageError,
   reportedElsewhere,
+  type PostgresRefusal,
+  postgresRefusal,
   StreamReplicasError,
   StreamStorageError,
   TelecareError,
@@ -84,7 +86,7 @@ export {
   openDeviceMapMirror,
   WatchedBucket,
 } from './kv.ts';
-export { createLogger, type Logger, REDACT_PATHS } from './logger.ts';
+export { createLogger, type Logger, REDACT_PATHS, warnFailure } from './logger.ts';
 export {
   connectMqtt,
   disableNagle,
@@ -141,7 +143,9 @@ export {
   migrationLockOf,
   type Pool,
   type PoolClient,
+  REFUSAL_FRESH_MS,
   withTransaction,
+  writesRefused,
 } from './postgres.ts';
 export { JetStreamPublisher } from './publisher.ts';
 export { ReadMark } from './read-mark.ts';

@@ -1,4 +1,5 @@
 import { type Logger, pino } from 'pino';
+import { postgresRefusal, reportedElsewhere } from './errors.ts';
 
 export type { Logger };
 
@@ -48,4 +49,22 @@ export function createLogger(service: string, level = 'info', destination?: pino
     },
     destination,
   );
+}
+
+/**
+ * A failure that is tried again later: a warning with its error, or, when PostgreSQL refuses every
+ * write alike (read-only, disk full: the pool says why, once), only a debug line with the SQLSTATE,
+ * so a refusal is not a stack per message or per tick; a failure its service reports itself
+ * (`reportedElsewhere`: triage's Redis away or refusing writes) is a debug line too.
+ */
+export function warnFailure(
+  log: Logger,
+  err: unknown,
+  fields: Record<string, unknown>,
+  message: string,
+): void {
+  const refusal = postgresRefusal(err);
+  if (refusal) log.debug({ ...fields, code: refusal.code }, message);
+  else if (reportedElsewhere(err)) log.debug({ err, ...fields }, message);
+  else log.warn({ err, ...fields }, message);
 }

@@ -1,10 +1,66 @@
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
+import { type PostgresRefusal, postgresRefusal } from './errors.ts';
 import { isDependencyDown } from './http-errors.ts';
 import type { Logger } from './logger.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
+
+/** How long a write refused stays the pool's answer to `/readyz` without another refusal. */
+export const REFUSAL_FRESH_MS = 30_000;
+
+/**
+ * What PostgreSQL refuses a pool's transactions (read-only, disk full: `postgresRefusal`), said
+ * once when it begins or changes, not per statement, and once when it is over: for a refusal of
+ * every write, a transaction that wrote; for one of a connection or statement, any that committed.
+ */
+class Refusals {
+  #current: (PostgresRefusal & { at: number }) | undefined;
+  constructor(private readonly log: Logger) {}
+
+  refused(refusal: PostgresRefusal): void {
+    if (this.#current?.code !== refusal.code) this.log.warn({ code: refusal.code }, refusal.reason);
+    this.#current = { ...refusal, at: Date.now() };
+  }
+
+  /** Whether a commit must say whether it wrote to end the refusal (a read-only one would not). */
+  get writesRefused(): boolean {
+    return this.#current?.allWrites === true;
+  }
+
+  committed(wrote: boolean): void {
+    const current = this.#current;
+    if (!current || (current.allWrites && !wrote)) return;
+    this.log.info(
+      { was: current.code },
+      current.allWrites ? 'PostgreSQL takes writes again' : 'PostgreSQL answers again',
+    );
+    this.#current = undefined;
+  }
+
+  /** A refusal of every write (disk full) met within `REFUSAL_FRESH_MS`, if any. */
+  get recent(): PostgresRefusal | undefined {
+    const current = this.#current;
+    return current?.allWrites && Date.now() - current.at < REFUSAL_FRESH_MS ? current : undefined;
+  }
+}
+
+const refusalsOf = new WeakMap<pg.Pool, Refusals>();
+const READ_ONLY = '25006';
+
+/**
+ * Why the pool's writes are refused now, in words, or undefined: the server is read-only (asked:
+ * a standby, `default_transaction_read_only`), or a transaction of the pool was refused lately
+ * (disk full). Throws when PostgreSQL does not answer.
+ */
+export async function writesRefused(pool: pg.Pool): Promise<string | undefined> {
+  const { rows } = await pool.query<{ transaction_read_only: string }>('show transaction_read_only');
+  if (rows[0]?.transaction_read_only === 'on') return postgresRefusal({ code: READ_ONLY })?.reason;
+  // A read-only refusal met lately is over: the server (or the one the name now reaches) writes.
+  const recent = refusalsOf.get(pool)?.recent;
+  return recent?.code === READ_ONLY ? undefined : recent?.reason;
+}
 
 /** A pool whose idle-client errors are logged instead of crashing the process. */
 export function createPool(options: { url: string; logger: Logger; name: string; max?: number }): pg.Pool {
@@ -21,6 +77,7 @@ export function createPool(options: { url: string; logger: Logger; name: string;
     // the query fails ('Query read timeout', a dependency down: 503), and the client is dropped.
     query_timeout: 20_000,
   });
+  refusalsOf.set(pool, new Refusals(log));
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle postgres client error'));
   // pg only listens for errors of idle clients. A client checked out (in a transaction, between
   // two statements) when the server restarts emits 'error' with no listener, which would end the
@@ -106,16 +163,32 @@ export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
+  const refusals = refusalsOf.get(pool);
+  const client = await pool.connect().catch((err: unknown) => {
+    const refusal = postgresRefusal(err);
+    if (refusal) refusals?.refused(refusal);
+    throw err;
+  });
   let result: T;
+  let wrote = false;
   try {
     await client.query('BEGIN');
     result = await fn(client);
+    // While writes were refused, whether this one wrote (was given a transaction id) says they
+    // are taken again; a read-only transaction commits on a standby too.
+    if (refusals?.writesRefused) {
+      const { rows } = await client.query<{ xid: string | null }>('select txid_current_if_assigned() as xid');
+      wrote = rows[0]?.xid != null;
+    }
     await client.query('COMMIT');
   } catch (err) {
+    const refusal = postgresRefusal(err);
+    if (refusal) refusals?.refused(refusal);
     // A client whose connection is gone (or whose server stopped answering) is destroyed without a
     // ROLLBACK, which would wait behind the unanswered statement: the server ends the transaction
-    // with the connection. A client whose rollback fails has lost its connection too.
+    // with the connection. A client whose rollback fails has lost its connection too. So is one
+    // refused (read-only, say): its pool's next connection may reach the new primary a name now
+    // points at, where this one stays on the standby.
     if (isDependencyDown(err)) {
       client.release(err instanceof Error ? err : new Error(String(err)));
       throw err;
@@ -128,5 +201,6 @@ export async function withTransaction<T>(
     throw err;
   }
   client.release();
+  refusals?.committed(wrote);
   return result;
 }

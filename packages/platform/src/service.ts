@@ -30,7 +30,7 @@ import {
   natsAnswers,
   type streamConfigs,
 } from './nats.ts';
-import { createPool, type Pool } from './postgres.ts';
+import { createPool, type Pool, writesRefused } from './postgres.ts';
 import { createRedis, type Redis } from './redis.ts';
 import { Lifecycle, runService } from './shutdown.ts';
 import { lockStateFolder, type StateFolderLock } from './state-lock.ts';
@@ -79,7 +79,10 @@ export interface ServiceContext<C extends ServiceConfig> {
   nats(): Promise<NatsClients>;
   /** Connects to Redis; readiness check `redis` (a ping). */
   redis(options: { url: string }): Promise<Redis>;
-  /** A PostgreSQL pool; readiness check `postgres` (a query). */
+  /**
+   * A PostgreSQL pool; readiness checks `postgres` (a query) and `postgres-writes` (not read-only,
+   * no write refused lately: the reason when not).
+   */
   postgres(options: { url: string; max?: number }): Pool;
   /** Adds a readiness check of the service's own ("I own work"): `/readyz` names it when false. */
   ready(name: string, check: ReadinessCheck): void;
@@ -231,6 +234,12 @@ function dependencies<C extends ServiceConfig>(
           pool.query('select 1').then(() => true),
           DEPENDENCY_CHECK_MS,
         )) === true;
+      // A database that answers but refuses writes (read-only, disk full) says why.
+      readiness['postgres-writes'] = async () =>
+        (await withTimeout(
+          writesRefused(pool).then((reason) => reason ?? true),
+          DEPENDENCY_CHECK_MS,
+        )) ?? false;
       return pool;
     },
   };

@@ -224,6 +224,28 @@ export class OwnPostgres {
     if (up.status !== 0) throw new Error(`could not start PostgreSQL: ${up.stderr || up.stdout}`);
   }
 
+  /**
+   * Sets a server-wide setting as a DBA does (`ALTER SYSTEM`, then a reload that every session
+   * takes at its next statement); `undefined` resets it. Its own session writes whatever the setting.
+   */
+  async alterSystem(setting: string, value: string | undefined): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.url,
+      options: '-c default_transaction_read_only=off',
+    });
+    await client.connect();
+    try {
+      await client.query(
+        value === undefined
+          ? `alter system reset ${setting}`
+          : `alter system set ${setting} = ${client.escapeLiteral(value)}`,
+      );
+      await client.query('select pg_reload_conf()');
+    } finally {
+      await client.end();
+    }
+  }
+
   /** Immediate shutdown of the postmaster (SIGQUIT), then waits until the port is closed. */
   async crash(): Promise<void> {
     const pidFile = path.join(this.dataDir, 'servers', 'postgres', 'data', 'postmaster.pid');

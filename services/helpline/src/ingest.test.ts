@@ -19,6 +19,11 @@ describe('unreachable', () => {
     expect(unreachable(serverError('08006'))).toBe(true);
     expect(unreachable(serverError('53300'))).toBe(true);
   });
+  it('is a database that refuses every write alike: read-only, disk full, a session ended', () => {
+    expect(unreachable(serverError('25006'))).toBe(true);
+    expect(unreachable(serverError('53100'))).toBe(true);
+    expect(unreachable(serverError('25P03'))).toBe(true);
+  });
   it('is not a statement PostgreSQL refused for this alert', () => {
     expect(unreachable(serverError('23505'))).toBe(false);
     expect(unreachable(serverError('54000'))).toBe(false);

@@ -14,6 +14,7 @@ import {
   type JetStreamManager,
   type Logger,
   PoisonMessageError,
+  postgresRefusal,
   SECOND_NS,
   SpanKind,
   startConsumerLoop,
@@ -69,9 +70,10 @@ export const ALARM_RETRY: BackoffPolicy = { initialMs: 250, maxMs: 2_000, jitter
 /**
  * Whether a failure is a dependency not answering (every alert would fail alike) rather than this
  * alert: an error PostgreSQL raised for a statement (it has a `severity` and a SQLSTATE) is the
- * alert's own, unless its class is a connection exception (08), insufficient resources (53) or
- * operator intervention such as a shutdown (57); so is a programming error (a TypeError, a row
- * that does not parse). Network errors, a pool timeout, NATS: unreachable.
+ * alert's own, unless its class is a connection exception (08), insufficient resources (53: disk
+ * full, too many connections) or operator intervention such as a shutdown or a cancel (57), or it
+ * is a refusal of every write (`postgresRefusal`: read-only); so is a programming error (a
+ * TypeError, a row that does not parse). Network errors, a pool timeout, NATS: unreachable.
  */
 export function unreachable(err: unknown): boolean {
   // A bug met by this alert (a row that does not parse, a property of undefined) is its own too.
@@ -82,7 +84,7 @@ export function unreachable(err: unknown): boolean {
   )
     return false;
   if (typeof err !== 'object' || err === null || !('severity' in err) || !('code' in err)) return true;
-  return /^(08|53|57)/.test(String(err.code));
+  return /^(08|53|57)/.test(String(err.code)) || postgresRefusal(err) !== undefined;
 }
 
 /** Every alert commit that can be in hand at once, across the priorities (for the pool's size). */

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { Clock, Logger } from '@telecare/platform';
+import { type Clock, type Logger, warnFailure } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { CaseStore, Handover, HandoverOutcome } from './store/index.ts';
@@ -78,7 +78,7 @@ export class PartnerHandovers {
     }
     const round = this.#round()
       .catch((err: unknown) =>
-        this.o.logger.warn({ err }, 'partner handovers failed; the next round retries'),
+        warnFailure(this.o.logger, err, {}, 'partner handovers failed; the next round retries'),
       )
       .finally(() => {
         this.#running = undefined;

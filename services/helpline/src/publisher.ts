@@ -1,5 +1,5 @@
 import type { CaseEvent, Names } from '@telecare/contracts';
-import type { JetStreamClient, Logger } from '@telecare/platform';
+import { type JetStreamClient, type Logger, warnFailure } from '@telecare/platform';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CaseStore } from './store/index.ts';
 
@@ -40,7 +40,7 @@ export class CasePublisher {
   /** A flush whose failure is only logged: the outbox keeps the events for the next one. */
   flushInBackground(): void {
     this.flush().catch((err: unknown) =>
-      this.logger.warn({ err }, 'case events not yet published to CASES; they stay in the outbox'),
+      warnFailure(this.logger, err, {}, 'case events not yet published to CASES; they stay in the outbox'),
     );
   }
 

@@ -1,5 +1,5 @@
 import type { CaseEvent } from '@telecare/contracts';
-import type { Clock, Logger } from '@telecare/platform';
+import { type Clock, type Logger, warnFailure } from '@telecare/platform';
 import { traceCaseStep } from './case-trace.ts';
 import type { OperatorGoneBounds, Rung } from './core/model.ts';
 import type { HelplineMetrics } from './metrics.ts';
@@ -66,7 +66,7 @@ export class Scheduler {
       return;
     }
     this.#running = this.#tick()
-      .catch((err: unknown) => this.o.logger.warn({ err }, 'timer tick failed; the next one retries'))
+      .catch((err: unknown) => warnFailure(this.o.logger, err, {}, 'timer tick failed; the next one retries'))
       // Handovers to the partner run beside the ticks, never in them: a partner that does not
       // answer held every timer (offers included) for its timeout, one case after another.
       .then(() => void this.o.handovers.run())

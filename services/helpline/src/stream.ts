@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { HelplineCase } from '@telecare/contracts';
-import type { Clock, Logger } from '@telecare/platform';
+import { type Clock, type Logger, warnFailure } from '@telecare/platform';
 import { streamedChange } from './case-summary.ts';
 import { TooManyStreamsError } from './errors.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
@@ -323,7 +323,7 @@ export class LiveStreams {
       }
     } catch (err) {
       this.#recordingSince = undefined;
-      this.o.logger.warn({ err }, 'presence ping round failed; the next one retries');
+      warnFailure(this.o.logger, err, {}, 'presence ping round failed; the next one retries');
     } finally {
       this.#pinging = false;
     }

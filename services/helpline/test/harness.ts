@@ -31,13 +31,20 @@ import {
 import { readSse } from './sse.ts';
 
 /** A helpline on the real PostgreSQL and NATS in a namespace of its own, with helpers to drive it. */
-export async function helplineHarness(label: string, extraEnv: Record<string, string> = {}) {
+export async function helplineHarness(
+  label: string,
+  extraEnv: Record<string, string> = {},
+  /** Where the helpline's log lines go (one JSON line per write), at what level; none unless said. */
+  options: { logs?: { level: string; destination: { write(line: string): void } } } = {},
+) {
   const ns = uniqueNamespace(label);
   const n = names(ns);
   // Queue tests set presence explicitly; tests of sign-in presence pass PRESENCE_ON_LOGIN themselves.
   const env = serviceEnv(ns, { HELPLINE_PORT: '0', PRESENCE_ON_LOGIN: 'keep', ...extraEnv });
   const adminToken = env.TELECARE_ADMIN_TOKEN as string;
-  const logger = createLogger(`${label}-test`, process.env.TEST_LOG_LEVEL ?? 'silent');
+  const logger = options.logs
+    ? createLogger(`${label}-test`, options.logs.level, options.logs.destination)
+    : createLogger(`${label}-test`, process.env.TEST_LOG_LEVEL ?? 'silent');
   const nc: NatsConnection = await connectNats({ url: servers.natsUrl, name: `${label}-test`, logger });
   const js: JetStreamClient = jetstream(nc);
   let jsm: JetStreamManager = await jetstreamManager(nc);

@@ -430,7 +430,7 @@ describe('operations', () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({
       status: 'ready',
-      checks: { postgres: true, nats: true, dataKey: true },
+      checks: { postgres: true, 'postgres-writes': true, nats: true, dataKey: true },
     });
     const metrics = await fetch(`${registry.url}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/registry_residents_created_total\{[^}]*\} [1-9]/);

@@ -249,19 +249,29 @@ async function heartbeat(): Promise<void> {
  */
 async function sayTrouble(): Promise<void> {
   troubled = true;
-  let database = false;
+  let database: 'down' | 'refuses writes' | undefined;
   try {
     const ready = (await (
       await fetch('/readyz', { signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) })
     ).json()) as { checks?: Record<string, boolean> };
-    database = ready.checks?.postgres === false;
+    // A database that answers but refuses writes (read-only after a failover, disk full) takes no
+    // new alarm and saves no action either, though it still shows the queue.
+    database =
+      ready.checks?.postgres === false
+        ? 'down'
+        : ready.checks?.['postgres-writes'] === false
+          ? 'refuses writes'
+          : undefined;
   } catch {
     // Not even /readyz answers: the helpline itself is in trouble.
   }
   if (!troubled) return;
   const status = $('status');
-  status.textContent = database
-    ? 'case database down: new alarms cannot show, the queue may be out of date'
-    : 'helpline not answering: the queue may be out of date';
+  status.textContent =
+    database === 'down'
+      ? 'case database down: new alarms cannot show, the queue may be out of date'
+      : database === 'refuses writes'
+        ? 'case database refuses writes: new alarms cannot show and actions are not saved; the queue may be out of date'
+        : 'helpline not answering: the queue may be out of date';
   status.className = 'bad';
 }
