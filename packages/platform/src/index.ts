@@ -126,6 +126,7 @@ export {
   STREAM_CHECK_MS,
   type StreamBytes,
   type StreamOptions,
+  type StreamsEnsured,
   streamBytes,
   streamConfigs,
   withReplicas,

@@ -134,6 +134,8 @@ export interface ReplicaOptions {
 export interface StreamOptions extends ReplicaOptions {
   /** The store the streams share; `DEFAULT_JETSTREAM_MAX_BYTES` when not given. */
   readonly storeBytes?: number | undefined;
+  /** The store guessed when none is told or reported (`DEFAULT_JETSTREAM_MAX_BYTES`; tests make it small). */
+  readonly defaultStoreBytes?: number;
 }
 
 /**
@@ -222,6 +224,16 @@ export interface JetStreamStore {
   readonly source: 'TELECARE_JETSTREAM_MAX_BYTES' | 'account limit' | 'default';
 }
 
+/** What `ensureStreams` sized the streams from, and the streams it left without a byte bound. */
+export interface StreamsEnsured extends JetStreamStore {
+  /**
+   * Existing streams with no byte bound that hold more than their share of a store only guessed
+   * (`source: 'default'`): bounding them would discard what they hold, so they are left as they
+   * are until the store is told.
+   */
+  readonly unbounded: readonly string[];
+}
+
 /**
  * The store the streams share: TELECARE_JETSTREAM_MAX_BYTES when set, else the file-store limit
  * JetStream reports for the account (its limit, or its tier's for `replicas` copies) when finite,
@@ -231,6 +243,7 @@ export async function jetStreamStore(
   jsm: JetStreamManager,
   configured: number | undefined,
   replicas = 1,
+  guess = DEFAULT_JETSTREAM_MAX_BYTES,
 ): Promise<JetStreamStore> {
   if (configured !== undefined) return { bytes: configured, source: 'TELECARE_JETSTREAM_MAX_BYTES' };
   const account = await jsm.getAccountInfo();
@@ -238,7 +251,7 @@ export async function jetStreamStore(
     (bytes) => bytes !== undefined && bytes > 0,
   );
   if (limit !== undefined) return { bytes: limit, source: 'account limit' };
-  return { bytes: DEFAULT_JETSTREAM_MAX_BYTES, source: 'default' };
+  return { bytes: guess, source: 'default' };
 }
 
 /** JetStream cannot reserve a stream's byte bound: its store has not that much left unreserved. */
@@ -259,24 +272,32 @@ async function withStorage<T>(stream: string, bytes: number, store: JetStreamSto
 /**
  * Creates the named streams if missing (services create what they use at start-up), each bounded
  * by its share of the store (`streamBytes` of `jetStreamStore`). An existing stream is given the
- * bounds it lacks (`raiseBounds`).
+ * bounds it lacks (`raiseBounds`), except a byte bound from a store only guessed that is smaller
+ * than what the stream holds: an upgrade that did not set the store would otherwise discard weeks
+ * of EVENTS at its first start (`unbounded`, for the service to say so).
  */
 export async function ensureStreams(
   jsm: JetStreamManager,
   n: Names,
   keys: readonly StreamKey[],
   options: StreamOptions = {},
-): Promise<JetStreamStore | undefined> {
+): Promise<StreamsEnsured | undefined> {
   if (keys.length === 0) return undefined;
   const replicas = options.replicas ?? 1;
-  const store = await jetStreamStore(jsm, options.storeBytes, replicas);
+  const store = await jetStreamStore(jsm, options.storeBytes, replicas, options.defaultStoreBytes);
   const configs = streamConfigs(n, { replicas, storeBytes: store.bytes });
+  const unbounded: string[] = [];
   for (const key of keys) {
-    const config = configs[key];
+    let config = configs[key];
     const bytes = config.max_bytes ?? 0;
     let existing: StreamConfig;
     try {
-      existing = (await jsm.streams.info(config.name)).config;
+      const info = await jsm.streams.info(config.name);
+      existing = info.config;
+      if (store.source === 'default' && !(existing.max_bytes > 0) && info.state.bytes > bytes) {
+        config = { ...config, max_bytes: undefined };
+        unbounded.push(config.name);
+      }
     } catch {
       try {
         await withStorage(config.name, bytes, store, () =>
@@ -292,9 +313,10 @@ export async function ensureStreams(
     }
     // EVENTS follows a store that was told (the setting or the account's limit), up or down.
     const follow = key === 'events' && store.source !== 'default';
-    await withStorage(config.name, bytes, store, () => raiseBounds(jsm, existing, config, follow));
+    const wanted = config;
+    await withStorage(config.name, bytes, store, () => raiseBounds(jsm, existing, wanted, follow));
   }
-  return store;
+  return { ...store, unbounded };
 }
 
 /** JetStream answered that a stream (or, for a consumer, its stream) does not exist. */

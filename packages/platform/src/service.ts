@@ -179,6 +179,11 @@ function dependencies<C extends ServiceConfig>(
           "streams sized from a default JetStream store: set TELECARE_JETSTREAM_MAX_BYTES to the servers' max_file_store",
         );
       else logger.info(bounds, 'streams sized from the JetStream store');
+      if (store.unbounded.length > 0)
+        logger.error(
+          { ...bounds, streams: store.unbounded },
+          "streams left without a byte bound: they hold more than a default store would keep, and a full JetStream store refuses every alarm; set TELECARE_JETSTREAM_MAX_BYTES to the servers' max_file_store",
+        );
     }
     watchStreams(
       metrics,

@@ -150,6 +150,26 @@ describe('a full JetStream store', { timeout: 180_000 }, () => {
     expect((await jsm.streams.info(n.streams.events)).config.max_bytes).toBe(streamBytes(20 * MB).events);
   });
 
+  it('leaves an older, unbounded EVENTS holding more than a guessed store would keep as it is, and says so: an upgrade that did not set the store discards no history', async () => {
+    const { nc, jsm } = await start({ maxFileStore: '24MB' });
+    const n = names('tguess');
+    await jsm.streams.add({ name: n.streams.events, subjects: [n.subjects.allEvents] });
+    await fillEvents(nc, n, 2 * MB);
+    const held = (await jsm.streams.info(n.streams.events)).state.messages;
+    // Nothing told, nothing reported: the store is a guess, here smaller than what EVENTS holds.
+    const made = await ensureStreams(jsm, n, ['events', 'alerts'], { defaultStoreBytes: 2 * MB });
+    expect(made?.source).toBe('default');
+    expect(made?.unbounded).toEqual([n.streams.events]);
+    const events = await jsm.streams.info(n.streams.events);
+    expect(events.config.max_bytes).toBe(-1);
+    expect(events.state.messages).toBe(held);
+    // A stream made now is bounded by the guess all the same; told the store, EVENTS is bounded.
+    expect((await jsm.streams.info(n.streams.alerts)).config.max_bytes).toBe(streamBytes(2 * MB).alerts);
+    const told = await ensureStreams(jsm, n, ['events'], { storeBytes: 24 * MB });
+    expect(told?.unbounded).toEqual([]);
+    expect((await jsm.streams.info(n.streams.events)).config.max_bytes).toBe(streamBytes(24 * MB).events);
+  });
+
   it('refuses a store the server cannot reserve with an error naming the setting', async () => {
     const { jsm } = await start({ maxFileStore: '24MB' });
     const n = names('ttoobig');
