@@ -214,7 +214,7 @@ export class RedisAway {
     if (before?.reason !== refusal.reason) {
       this.#log?.error(
         { reason: refusal.reason, reply: refusal.reply },
-        `${refusal.says}. Alarms still alert; other events and timers wait until it takes writes again`,
+        `${refusal.says}. Alarms and checks come due still alert; other events wait until it takes writes again`,
       );
       this.onRefusing?.(refusal);
     }

@@ -74,6 +74,8 @@ export class TimerStore {
   readonly #copyPrefix: string;
   readonly #partitions: number;
   #checkedAt = Number.NEGATIVE_INFINITY;
+  /** Timers `due` gave to fire while Redis refuses writes: each once a refusal (see `due`). */
+  readonly #givenRefusing = new Set<string>();
   #rebuilding: Promise<number> | undefined;
   /** Called when Redis was found to have lost the index (flushed, or restarted empty). */
   onIndexLost: ((indexed: number) => void) | undefined;
@@ -408,13 +410,16 @@ export class TimerStore {
    * away (the next read finds them again). Each was waited for, one after another: a Redis that
    * stopped right after the read held the partition lane (its next pull, and every event behind
    * it) for the command timeout (5 s) an entry.
-   * Fails at once (`RedisAwayError`) while Redis is away or refuses writes.
+   * Fails at once (`RedisAwayError`) while Redis is away. While it answers but refuses writes, each
+   * due timer is given once (`#givenRefusing`): firing takes writes (its removal, the state's save),
+   * so a timer given every round would be decided again every round of its lane, its alert stored
+   * again each time; given once, its alert is stored while Redis refuses (an absence check is not
+   * held back for the whole refusal), and it is decided again, under the same alert id, and removed
+   * once writes are taken.
    */
   async due(partition: number, now: number, limit = 50): Promise<Timer[]> {
     const away = RedisAway.of(this.#redis);
-    // Firing a timer takes writes (its removal, the state's save): while Redis refuses them, a timer
-    // read to fire would be decided again every round of its lane, its alerts stored again each time.
-    away.check('a due timers read');
+    if (away.refusing === undefined) this.#givenRefusing.clear();
     const ids = await away.read('a due timers read', async () => {
       await this.#indexWhole();
       return this.#redis.zrangebyscore(this.indexKey(partition), '-inf', now, 'LIMIT', 0, limit);
@@ -451,14 +456,17 @@ export class TimerStore {
       }
       timers.push(parsed.data);
     }
-    if (corrections.length > 0 && !away.away)
+    if (corrections.length > 0 && away.writable)
       sent(corrections).catch((err: unknown) =>
         this.#log.warn(
           { err, partition },
           'could not put the timer index right; the next read finds it again',
         ),
       );
-    return timers;
+    if (away.refusing === undefined) return timers;
+    const fresh = timers.filter((timer) => !this.#givenRefusing.has(timer.id));
+    for (const timer of fresh) this.#givenRefusing.add(timer.id);
+    return fresh;
   }
 
   /** The earliest due time in a partition's index, or undefined when it has none. */
