@@ -22,6 +22,7 @@ import {
   traceparentContext,
 } from '@telecare/platform';
 import { boundAlert } from './alert-bounds.ts';
+import type { HeldAlerts } from './held-alerts.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import type { CasePublisher } from './publisher.ts';
 import type { CaseStore } from './store/index.ts';
@@ -39,6 +40,8 @@ export interface IngestDeps {
   readonly logger: Logger;
   /** Called after an alert committed a change, so the next case is offered at once. */
   readonly onCommitted?: () => void;
+  /** The alarms in hand that PostgreSQL (or NATS) keeps from becoming cases, for the consoles. */
+  readonly held?: HeldAlerts;
 }
 
 /**
@@ -213,7 +216,16 @@ export async function startIngest(
         consumer: consumerOf(priority),
         service: SERVICE,
         schema: Alert,
-        handle: (alert, message) => commitAlert(deps, withTrace(alert, message.traceparent)),
+        handle: async (alert, message) => {
+          try {
+            await commitAlert(deps, withTrace(alert, message.traceparent));
+          } catch (err) {
+            if (unreachable(err)) deps.held?.failed(alert.id);
+            else deps.held?.settled(alert.id);
+            throw err;
+          }
+          deps.held?.settled(alert.id);
+        },
         // Each alert is committed in a span continuing triage's `alert publish`.
         around: (message, run) =>
           inSpan(
@@ -224,7 +236,11 @@ export async function startIngest(
           ),
         logger: deps.logger,
         clock: deps.clock,
-        key: laneOf,
+        // Called as each alert is delivered: an alarm waiting for its lane is in hand from then.
+        key: (subject, alert) => {
+          if (alert) deps.held?.taken(alert);
+          return laneOf(subject);
+        },
         // A priority's consumer JetStream lost is made again, not waited for.
         recreate: priorityConsumer(deps.names, priority),
         // The alarm lanes also notice a lost pull and JetStream back from a 503 within a fraction

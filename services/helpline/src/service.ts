@@ -11,6 +11,7 @@ import {
 import { Authenticator } from './auth.ts';
 import { type HelplineConfig, loadHelplineConfig } from './config.ts';
 import { CaseFeed } from './feed.ts';
+import { HeldAlerts } from './held-alerts.ts';
 import { isIngestConsumer, startIngest, totalConcurrency } from './ingest.ts';
 import { createHelplineMetrics } from './metrics.ts';
 import { PartnerHandovers } from './overflow.ts';
@@ -139,7 +140,9 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       secret: config.HELPLINE_PARTNER_SECRET,
     }),
   });
+  const held = new HeldAlerts();
   const streams = new LiveStreams({
+    held,
     feed,
     store,
     consoles,
@@ -306,6 +309,7 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
       clock,
       logger: logger.child({ component: 'ingest' }),
       onCommitted: () => scheduler.poke(),
+      held,
     },
     { concurrency: config.INGEST_CONCURRENCY },
   );

@@ -4,6 +4,7 @@ import { type Clock, type Logger, warnFailure } from '@telecare/platform';
 import { streamedChange } from './case-summary.ts';
 import { TooManyStreamsError } from './errors.ts';
 import type { CaseFeed, FeedEntry } from './feed.ts';
+import type { HeldAlerts } from './held-alerts.ts';
 import type { HelplineMetrics } from './metrics.ts';
 import type { ConsoleStore } from './presence.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -21,6 +22,8 @@ export interface LiveStreamOptions {
   readonly pingMs: number;
   /** Open streams one principal may hold on this instance. */
   readonly maxPerPrincipal: number;
+  /** The alarms this instance holds that PostgreSQL keeps from becoming cases (`event: held`). */
+  readonly held?: HeldAlerts;
 }
 
 /** One open stream: whose it is and the console row it keeps, if any. */
@@ -53,6 +56,9 @@ const MAX_UNSENT_BYTES = 32 * 1024 * 1024;
 export const sseFrame = (entry: FeedEntry): string =>
   `id: ${entry.seq}\nevent: case\ndata: ${JSON.stringify(streamedChange(entry))}\n\n`;
 
+/** Changes to the held alarms within this long go to the consoles as one frame. */
+const HELD_COALESCE_MS = 100;
+
 /**
  * The live streams this instance serves, and the presence they carry. Each stream of a person
  * opens a console row and says hello with its id; every `pingMs` each stream gets a ping the
@@ -75,12 +81,33 @@ export class LiveStreams {
   #recordingSince: number | undefined;
   #snapshot: Promise<Snapshot> | undefined;
   #nextSnapshot: Promise<Snapshot> | undefined;
+  /** The last `held` frame sent to every stream, and the timer that sends the next. */
+  #heldFrame: string | undefined;
+  #heldTimer: NodeJS.Timeout | undefined;
+  #unsubscribeHeld: (() => void) | undefined;
 
   constructor(private readonly o: LiveStreamOptions) {}
 
   start(): void {
     this.#timer = setInterval(() => void this.#pingRound(), this.o.pingMs);
     this.#timer.unref();
+    this.#unsubscribeHeld = this.o.held?.subscribe(() => {
+      this.#heldTimer ??= setTimeout(() => {
+        this.#heldTimer = undefined;
+        const frame = this.#heldNow();
+        if (frame === this.#heldFrame) return;
+        this.#heldFrame = frame;
+        for (const s of this.#open) s.write(frame);
+      }, HELD_COALESCE_MS);
+    });
+  }
+
+  /**
+   * The alarms in hand here that no case holds yet (PostgreSQL down or refusing writes), as a frame:
+   * sent on connect and on every change, an empty list once they are committed.
+   */
+  #heldNow(): string {
+    return `event: held\ndata: ${JSON.stringify(this.o.held?.list() ?? { alerts: [], total: 0 })}\n\n`;
   }
 
   /**
@@ -130,6 +157,8 @@ export class LiveStreams {
         timeoutMs: this.o.consoles.timeoutSeconds * 1000,
       })}\n\n`,
     );
+
+    res.write(this.#heldNow());
 
     // A client that stops reading (a frozen tab, a connection that died without a word, a program
     // that never reads) leaves what is written here in the process's memory: every change to every
@@ -258,6 +287,8 @@ export class LiveStreams {
   /** Ends every stream (the service is draining) and deletes their console rows. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    clearTimeout(this.#heldTimer);
+    this.#unsubscribeHeld?.();
     const ids = [...this.#open].flatMap((s) => (s.consoleId ? [s.consoleId] : []));
     for (const s of [...this.#open]) s.end();
     await this.o.consoles.close(ids).catch((err: unknown) => {

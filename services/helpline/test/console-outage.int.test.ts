@@ -1,11 +1,12 @@
 import { OwnPostgres } from '@telecare/testkit';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { helplineHarness, launchChromium } from './harness.ts';
+import { helplineHarness, launchChromium, signInConsole } from './harness.ts';
 
 /**
  * The console while the helpline's PostgreSQL is down: its live stream follows CASES and stays
- * open, so it must say itself that the queue cannot be trusted, and come back by itself.
+ * open, so it must say itself that the queue cannot be trusted, and come back by itself; and an
+ * alarm that comes meanwhile, which cannot become a case, shows on every console all the same.
  */
 let server: OwnPostgres;
 let h: Awaited<ReturnType<typeof helplineHarness>>;
@@ -71,4 +72,53 @@ describe('the console through a PostgreSQL outage (Chromium)', () => {
     await expect.poll(() => textOf(second, 'status'), { timeout: 20_000 }).toBe('live');
     expect(await second.locator('#unreachable').isVisible()).toBe(false);
   }, 60_000);
+
+  it('an alarm that comes while the database is down shows on every console, sounds, and becomes a case after', async () => {
+    await h.user('otto', 'operator');
+    await h.user('opal', 'operator');
+    browser ??= await launchChromium();
+    const pages = [
+      await signInConsole(browser, h.helpline.url, 'otto'),
+      await signInConsole(browser, h.helpline.url, 'opal'),
+    ];
+    const cues = (page: Page) =>
+      page.evaluate(() =>
+        Number(
+          (globalThis as unknown as Doc & { document: { body: { dataset: { cue?: string } } } }).document.body
+            .dataset.cue ?? 0,
+        ),
+      );
+    const before = await Promise.all(pages.map(cues));
+
+    await server.crash();
+    const alarm = h.alert({
+      residentId: 'res_down_p1',
+      priority: 1,
+      deviceSerial: 'PD-DOWN-1',
+      deviceKind: 'pendant',
+    });
+    await h.publish(alarm);
+    for (const [i, page] of pages.entries()) {
+      // Within a few seconds, on every console: what it is, whose, from which device, and what to do.
+      await expect.poll(() => textOf(page, 'held'), { timeout: 8_000 }).toMatch(/res_down_p1/);
+      const text = await textOf(page, 'held');
+      expect(text).toMatch(/not yet in the queue/i);
+      expect(text).toMatch(/P1/);
+      expect(text).toMatch(/pendant pressed/i);
+      expect(text).toMatch(/PD-DOWN-1/);
+      expect(text).toMatch(/call the resident from your phone system/i);
+      expect(text).toMatch(/becomes a case when the database is back/i);
+      expect(await page.locator('#held').isVisible()).toBe(true);
+      // It sounds as a new P1 does, and again while it waits.
+      await expect.poll(() => cues(page), { timeout: 5_000 }).toBeGreaterThan(before[i] as number);
+      const sounded = await cues(page);
+      await expect.poll(() => cues(page), { timeout: 15_000 }).toBeGreaterThan(sounded);
+    }
+
+    server.start();
+    const made = await h.caseOf('res_down_p1');
+    expect(made).toBeDefined();
+    for (const page of pages)
+      await expect.poll(() => page.locator('#held').isVisible(), { timeout: 20_000 }).toBe(false);
+  }, 90_000);
 });

@@ -11,6 +11,7 @@ import {
   typeLabel,
   waitOf,
 } from './format.ts';
+import { heldAlarmWaits } from './held.ts';
 import { NameAsks } from './name-asks.ts';
 import { remindWaitingAlarm } from './sound.ts';
 import { canWork, nameOf, sortedCases, state } from './state.ts';
@@ -363,7 +364,8 @@ export function tickWaits(): void {
   }
   const list = sortedCases();
   renderBanner(list);
-  remindWaitingAlarm(showingQueue() && list.some(waitingAlarm));
+  // A P1 not yet in the queue (the case database down) waits unanswered too.
+  remindWaitingAlarm(showingQueue() && (list.some(waitingAlarm) || heldAlarmWaits()));
 }
 
 /** The cases as the queue shows them now (filtered and in order): j/k move through these. */

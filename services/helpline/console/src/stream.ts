@@ -1,6 +1,7 @@
 import { ANSWER_TIMEOUT_MS, type ApiError, api, token } from './api.ts';
 import { heardServerTime } from './clock.ts';
 import { $, select } from './dom.ts';
+import { type HeldAlarm, heardHeld } from './held.ts';
 import { heardSession } from './session.ts';
 import { beep } from './sound.ts';
 import { state } from './state.ts';
@@ -193,6 +194,11 @@ function open(url: string, ticketed: boolean): void {
     heard();
     heardServerTime((JSON.parse((e as MessageEvent<string>).data || '{}') as { now?: string }).now);
     void heartbeat();
+  });
+  // The alarms the helpline holds but cannot make cases of (its database down): on connect and on change.
+  es.addEventListener('held', (e) => {
+    heard();
+    heardHeld(JSON.parse((e as MessageEvent<string>).data) as { alerts: HeldAlarm[]; total: number });
   });
   es.addEventListener('snapshot', () => {
     heard();
