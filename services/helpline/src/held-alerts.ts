@@ -4,16 +4,10 @@ import type { Alert } from '@telecare/contracts';
  * An alarm this instance holds but cannot commit: what the alert itself says, ids only (no name, no
  * key-safe code, nothing medical), so an operator can call the resident from the phone system.
  */
-export interface HeldAlert {
-  readonly alertId: string;
-  readonly priority: number;
-  readonly type: string;
-  readonly residentId: string;
-  readonly deviceSerial?: string;
-  readonly deviceKind?: string;
-  readonly raisedAt: string;
-  readonly testMode: boolean;
-}
+export type HeldAlert = Pick<
+  Alert,
+  'priority' | 'type' | 'residentId' | 'deviceSerial' | 'deviceKind' | 'raisedAt' | 'testMode'
+> & { readonly alertId: string };
 
 /** The newest alarms shown at once; more than that are counted, not listed. */
 export const HELD_SHOWN = 200;

@@ -1,19 +1,14 @@
+import type { Alert } from '@telecare/contracts';
 import { $, esc } from './dom.ts';
 import { deviceText, timeText, typeLabel } from './format.ts';
 import { beep } from './sound.ts';
 import { state } from './state.ts';
 
 /** An alarm the helpline holds but cannot make a case of (its database down or refusing writes). */
-export interface HeldAlarm {
-  readonly alertId: string;
-  readonly priority: number;
-  readonly type: string;
-  readonly residentId: string;
-  readonly deviceSerial?: string;
-  readonly deviceKind?: string;
-  readonly raisedAt: string;
-  readonly testMode: boolean;
-}
+export type HeldAlarm = Pick<
+  Alert,
+  'priority' | 'type' | 'residentId' | 'deviceSerial' | 'deviceKind' | 'raisedAt' | 'testMode'
+> & { readonly alertId: string };
 
 /** What the helpline instance this console streams from holds now (`event: held`). */
 let held: { alerts: HeldAlarm[]; total: number } = { alerts: [], total: 0 };
