@@ -46,5 +46,5 @@ function renderHeld(): void {
   });
   const more =
     held.total > held.alerts.length ? `<p>and ${held.total - held.alerts.length} more, older.</p>` : '';
-  panel.innerHTML = `<h2 id="held-heading">Alarms not yet in the queue (${held.total})</h2><p>The case database is down: call the resident from your phone system; this alarm becomes a case when the database is back.</p><ul>${items.join('')}</ul>${more}`;
+  panel.innerHTML = `<h2 id="held-heading">Alarms not yet in the queue (${held.total})</h2><p>The case database cannot take new cases (down, or refusing writes): call the resident from your phone system; each alarm here becomes a case when the database takes writes again.</p><ul>${items.join('')}</ul>${more}`;
 }
