@@ -1,25 +1,33 @@
 import type { JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import { Gauge, type Registry } from 'prom-client';
+import { within } from './work.ts';
 
 /** One read of the streams' state serves every gauge of a scrape. */
 const FRESH_MS = 1_000;
+/**
+ * How long a scrape waits for a stream's state. With NATS away a request waits for the client's
+ * own timeout (5 s), one stream after another: `/metrics` took half a minute to answer.
+ */
+const READ_WAIT_MS = 500;
 
 /**
  * Gauges of the streams a service creates, read from the server at each scrape: bytes held
  * against the stream's byte bound, messages, and the age of the oldest message (how much history
  * the stream holds). At its bound a stream drops its oldest messages: for EVENTS, a consumer whose
  * lag (`nats_consumer_pending_messages`) nears the stream's messages is about to lose events it
- * has not read. A failed read leaves the last values: `/metrics` answers while NATS is away.
+ * has not read. A failed read leaves the last values: `/metrics` answers while NATS is away, within `READ_WAIT_MS`.
  */
 export function watchStreams(registry: Registry, jsm: JetStreamManager, streams: readonly string[]): void {
   let last: { at: number; infos: Promise<StreamInfo[]> } | undefined;
   const list = async (): Promise<StreamInfo[]> => {
-    const infos: StreamInfo[] = [];
-    for (const stream of streams) {
-      const info = await jsm.streams.info(stream).catch(() => undefined);
-      if (info) infos.push(info);
-    }
-    return infos;
+    const infos = await Promise.all(
+      streams.map((stream) => {
+        const info = jsm.streams.info(stream);
+        info.catch(() => undefined);
+        return within(info, READ_WAIT_MS).catch(() => undefined);
+      }),
+    );
+    return infos.filter((info): info is StreamInfo => info !== undefined);
   };
   const read = (): Promise<StreamInfo[]> => {
     const now = performance.now();
