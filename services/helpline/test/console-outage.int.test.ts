@@ -107,7 +107,7 @@ describe('the console through a PostgreSQL outage (Chromium)', () => {
       expect(text).toMatch(/pendant pressed/i);
       expect(text).toMatch(/PD-DOWN-1/);
       expect(text).toMatch(/call the resident from your phone system/i);
-      expect(text).toMatch(/becomes a case when the database is back/i);
+      expect(text).toMatch(/becomes a case when the database takes writes again/i);
       expect(await page.locator('#held').isVisible()).toBe(true);
       // It sounds as a new P1 does, and again while it waits.
       await expect.poll(() => cues(page), { timeout: 5_000 }).toBeGreaterThan(before[i] as number);
