@@ -1,41 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { createLogger } from '@telecare/platform';
-import { cleanupNamespace, OwnPostgres, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
-import { apiCaller } from './support.ts';
+import { waitFor } from '@telecare/testkit';
+import { describe, expect, it } from 'vitest';
+import { registryOnOwnPostgres } from './support.ts';
 
 // The registry on a PostgreSQL of its own, crashed under an import in flight and started again:
 // the import writes nothing, every request meanwhile is a 503 with Retry-After (not a 500, and
 // nothing of the server in the message), the registry is not ready, and afterwards it answers,
 // imports and reveals again without a restart of its own.
-const ns = uniqueNamespace('regpgrestart');
-let postgres: OwnPostgres;
-let registry: RegistryHandle;
-let token: string;
-const call = apiCaller(
-  () => registry.url,
-  () => token,
-);
-
-beforeAll(async () => {
-  postgres = await OwnPostgres.start();
-  const env = serviceEnv(ns, {
-    REGISTRY_PORT: '0',
-    DATABASE_URL: postgres.url,
-    REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
-  });
-  token = env.TELECARE_ADMIN_TOKEN as string;
-  registry = await startRegistry(loadRegistryConfig(env), {
-    logger: createLogger('regpgrestart-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
-  });
-}, 120_000);
-
-afterAll(async () => {
-  await registry?.close().catch(() => undefined);
-  postgres?.destroy();
-  await cleanupNamespace(ns);
-});
+const { own, call } = registryOnOwnPostgres('regpgrestart');
 
 describe('registry through a PostgreSQL restart', () => {
   it('answers 503 while PostgreSQL is down, loses no committed row, writes no half import, and works after', async () => {
@@ -52,7 +23,7 @@ describe('registry through a PostgreSQL restart', () => {
       residents: ['ref,name,address,postcode', ...rows].join('\n'),
     });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    await postgres.crash();
+    await own.postgres.crash();
     expect((await inFlight).status).toBe(503);
 
     const down: [string, string, unknown?][] = [
@@ -70,11 +41,11 @@ describe('registry through a PostgreSQL restart', () => {
       expect(res.body.error).toBe('unavailable');
       expect(String(res.body.message)).not.toMatch(/postgres@|127\.0\.0\.1|at \w+ \(/);
     }
-    await waitFor(async () => (await fetch(`${registry.url}/readyz`)).status === 503, {
+    await waitFor(async () => (await fetch(`${own.registry.url}/readyz`)).status === 503, {
       what: 'not ready while PostgreSQL is down',
     });
 
-    postgres.start();
+    own.postgres.start();
     await waitFor(async () => (await call('GET', '/api/residents')).status === 200, {
       what: 'answers again',
       timeoutMs: 30_000,
@@ -90,6 +61,6 @@ describe('registry through a PostgreSQL restart', () => {
       reason: 'after the outage',
     });
     expect(revealed.body).toMatchObject({ keySafe: '2468' });
-    expect((await fetch(`${registry.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${own.registry.url}/readyz`)).status).toBe(200);
   }, 90_000);
 });

@@ -4,9 +4,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { names } from '@telecare/contracts';
-import { type DynsecMosquitto, type FaultProxy, servers, serviceEnv } from '@telecare/testkit';
+import { createLogger } from '@telecare/platform';
+import {
+  cleanupNamespace,
+  type DynsecMosquitto,
+  type FaultProxy,
+  OwnPostgres,
+  servers,
+  serviceEnv,
+  uniqueNamespace,
+} from '@telecare/testkit';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { loadRegistryConfig, type RegistryHandle, startRegistry } from '../src/index.ts';
 
 export interface Reply {
   status: number;
@@ -35,6 +46,38 @@ export function apiCaller(baseUrl: () => string, token: () => string) {
     const text = await res.text();
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   };
+}
+
+/**
+ * A registry on a PostgreSQL of its own, for a file that stops or changes that server: started in
+ * the file's `beforeAll`, closed and destroyed in its `afterAll`. Its handles (`own`) are set once
+ * the hook ran; `call` is the API caller with the admin token.
+ */
+export function registryOnOwnPostgres(label: string) {
+  const ns = uniqueNamespace(label);
+  const own = {} as { postgres: OwnPostgres; registry: RegistryHandle; token: string };
+  const call = apiCaller(
+    () => own.registry.url,
+    () => own.token,
+  );
+  beforeAll(async () => {
+    own.postgres = await OwnPostgres.start();
+    const env = serviceEnv(ns, {
+      REGISTRY_PORT: '0',
+      DATABASE_URL: own.postgres.url,
+      REGISTRY_DATA_KEY: randomBytes(32).toString('hex'),
+    });
+    own.token = env.TELECARE_ADMIN_TOKEN as string;
+    own.registry = await startRegistry(loadRegistryConfig(env), {
+      logger: createLogger(`${label}-test`, process.env.TEST_LOG_LEVEL ?? 'silent'),
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await own.registry?.close().catch(() => undefined);
+    own.postgres?.destroy();
+    await cleanupNamespace(ns);
+  });
+  return { own, call };
 }
 
 /** A registry's environment in namespace `ns`, reaching NATS through `proxy`, with a data key of its own. */
