@@ -18,7 +18,9 @@ interface Waiting {
   readonly resolve: (ack: PubAck) => void;
   readonly reject: (err: Error) => void;
   readonly subject: string;
-  readonly deadline: number;
+  readonly data: string | Uint8Array;
+  readonly headers: MsgHdrs;
+  deadline: number;
 }
 
 /**
@@ -88,10 +90,35 @@ export class JetStreamPublisher {
         resolve,
         reject,
         subject,
+        data,
+        headers: h,
         deadline: performance.now() + this.#timeoutMs,
       });
       this.#sweep ??= setInterval(() => this.#expire(), SWEEP_MS);
     });
+  }
+
+  /**
+   * Sends every message still waiting for its PubAck again, each with a full timeout from now, and
+   * returns how many. For when a stream has elected a leader: a publish that reached the old one, or
+   * none, during the election is never answered, and would otherwise wait out its whole timeout
+   * before its caller tried again. The stream stores each once (`msgID`): the first answer of either
+   * send settles it, `duplicate` when the first send was stored.
+   */
+  resendWaiting(): number {
+    const waiting = [...this.#waiting];
+    for (const [token, w] of waiting) {
+      try {
+        this.#nc.publish(w.subject, w.data, { reply: `${this.#inbox}.${token}`, headers: w.headers });
+      } catch {
+        continue; // the connection closed: failed with the rest
+      }
+      // Moved to the end, so the map stays in deadline order.
+      this.#waiting.delete(token);
+      w.deadline = performance.now() + this.#timeoutMs;
+      this.#waiting.set(token, w);
+    }
+    return waiting.length;
   }
 
   /** Stops listening for answers: what still waits fails with `ClosedConnectionError`. */

@@ -143,4 +143,55 @@ describe('JetStreamPublisher', () => {
       silent.unsubscribe();
     }
   });
+
+  it('sends what waits again when told (a leader elected), answered by the second send', async () => {
+    const patient = new JetStreamPublisher(nc, { timeoutMs: 5_000 });
+    // Like a stream leader lost in an election: the first send of each is never answered.
+    const heard = new Map<string, number>();
+    const lossy = nc.subscribe(`${ns}.lossy.*`, {
+      callback: (_err, msg) => {
+        const id = msg.headers?.get('Nats-Msg-Id') ?? '';
+        const sends = (heard.get(id) ?? 0) + 1;
+        heard.set(id, sends);
+        if (sends > 1) msg.respond(JSON.stringify({ stream: 'LOSSY', seq: sends, duplicate: false }));
+      },
+    });
+    try {
+      await nc.flush();
+      const h = headers();
+      h.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+      const started = performance.now();
+      const acks = [
+        patient.publish(`${ns}.lossy.a`, '{"n":1}', { msgID: 'evt_l1', headers: h }),
+        patient.publish(`${ns}.lossy.b`, '{"n":2}', { msgID: 'evt_l2' }),
+      ];
+      await nc.flush();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(patient.waiting).toBe(2);
+      expect(patient.resendWaiting()).toBe(2);
+      const answered = await Promise.all(acks);
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(answered.map((a) => a.stream)).toEqual(['LOSSY', 'LOSSY']);
+      expect([...heard.values()]).toEqual([2, 2]);
+      expect(patient.waiting).toBe(0);
+      // Nothing waits: nothing is sent again.
+      expect(patient.resendWaiting()).toBe(0);
+    } finally {
+      lossy.unsubscribe();
+      patient.close();
+    }
+  });
+
+  it('a resent store is stored once, the second answer a duplicate', async () => {
+    const first = publisher.publish(`${ns}.store.twice`, '{"n":3}', { msgID: 'evt_twice' });
+    publisher.resendWaiting();
+    const ack = await first;
+    expect(ack.stream).toBe(stream);
+    const again = await publisher.publish(`${ns}.store.twice`, '{"n":3}', { msgID: 'evt_twice' });
+    expect(again).toMatchObject({ seq: ack.seq, duplicate: true });
+    const info = await (await jetstreamManager(nc)).streams.info(stream, {
+      subjects_filter: `${ns}.store.twice`,
+    });
+    expect(info.state.subjects?.[`${ns}.store.twice`]).toBe(1);
+  });
 });

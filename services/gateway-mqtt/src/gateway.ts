@@ -251,10 +251,13 @@ export class DeviceEventGateway {
     this.#n = deps.names;
     this.#js = deps.js;
     this.#publisher = deps.publisher;
-    this.#elections = new LeaderElections(deps.publisher.connection, [
-      { stream: deps.names.streams.events },
-      { stream: deps.names.streams.deadletter },
-    ]);
+    // A store sent while the stream elected a leader is never answered: sent again at once, it is
+    // stored now rather than after its attempt's timeout (seconds of a press's time).
+    this.#elections = new LeaderElections(
+      deps.publisher.connection,
+      [{ stream: deps.names.streams.events }, { stream: deps.names.streams.deadletter }],
+      () => deps.publisher.resendWaiting(),
+    );
     this.#deviceMap = deps.deviceMap;
     this.#metrics = deps.metrics;
     this.#clock = deps.clock;
