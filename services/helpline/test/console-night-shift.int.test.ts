@@ -533,8 +533,18 @@ describe('a night shift on the console (Chromium)', () => {
       const sue = people.sue.page;
       const next = (await openCases()).find((c) => c.state === 'queued' || c.state === 'offered');
       expect(next?.priority).toBe(1);
+      // Her console has heard the offer taken (else `n` rightly opens that one, still waiting there).
+      await expect
+        .poll(() =>
+          sue.evaluate(
+            (id) =>
+              document.querySelector(`#queue .case[data-id="${id}"]`)?.getAttribute('data-state') ?? 'gone',
+            offer?.id ?? '',
+          ),
+        )
+        .not.toMatch(/^(queued|offered)$/);
       await sue.keyboard.press('n');
-      await sue.locator(`#detail[data-case-id="${next?.id}"]`).waitFor({ timeout: 3_000 });
+      await sue.locator(`#detail[data-case-id="${next?.id}"]`).waitFor({ timeout: 10_000 });
       await sue.keyboard.press('a');
       await expect.poll(async () => (await h.detail(next?.id ?? '')).assignedTo).toBe(people.sue.id);
     },
