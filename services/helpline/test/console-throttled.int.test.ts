@@ -69,7 +69,8 @@ let proxy: FaultProxy;
 let page: Page;
 
 const cue = async (): Promise<number> => Number(await page.evaluate('document.body.dataset.cue ?? 0'));
-const streamsOpened = async (): Promise<number> => Number(await page.evaluate('window.__throttle.streams.length'));
+const streamsOpened = async (): Promise<number> =>
+  Number(await page.evaluate('window.__throttle.streams.length'));
 /** A wake-up of the page's timers now: the next comes a minute later. */
 const wakeNow = () => page.evaluate('window.__throttle.wakeNow()');
 
@@ -100,6 +101,17 @@ afterAll(async () => {
 });
 
 describe('a console whose page timers run once a minute (Chromium, intensive throttling emulated)', () => {
+  it('the ticker is a script of the helpline’s own origin: the page’s policy allows it as it is', async () => {
+    const script = await fetch(`${h.helpline.url}/console-ticker.js`);
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(script.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await script.text()).toContain('postMessage');
+    const csp = (await fetch(h.helpline.url)).headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/script-src 'self'(;|$)/);
+    expect(csp).not.toMatch(/blob:|worker-src|child-src/);
+  });
+
   it(
     'a P1 left waiting sounds its reminder every 10 s, not once a minute',
     async () => {
@@ -147,6 +159,40 @@ describe('a console whose page timers run once a minute (Chromium, intensive thr
       await h.publish(h.alert({ residentId: 'res_thr_2', priority: 1, type: 'pendant.pressed' }));
       const press = await h.caseOf('res_thr_2');
       await page.locator(`#queue .case[data-id="${press.id}"]`).waitFor({ timeout: 10_000 });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'where the ticker’s worker cannot start, the page’s own timer ticks: clocks run and the reminder sounds',
+    async () => {
+      await h.user('uma', 'operator');
+      let asked = 0;
+      const other = await signInConsole(browser, h.helpline.url, 'uma', undefined, (context) =>
+        context.route('**/console-ticker.js', (route) => {
+          asked += 1;
+          return route.abort();
+        }),
+      );
+      expect(asked).toBeGreaterThan(0);
+      const cueOf = async () => Number(await other.evaluate('document.body.dataset.cue ?? 0'));
+      await h.publish(h.alert({ residentId: 'res_thr_3', priority: 1, type: 'pendant.pressed' }));
+      const press = await h.caseOf('res_thr_3');
+      const clock = other.locator(`#queue .case[data-id="${press.id}"] .wait`);
+      const shown = await clock.textContent();
+      await waitFor(async () => ((await clock.textContent()) !== shown ? true : undefined), {
+        what: 'the wait clock ticking',
+        timeoutMs: 3_000,
+      });
+      const sounded = await waitFor(async () => ((await cueOf()) > 0 ? cueOf() : undefined), {
+        what: 'the tone of the P1 coming in',
+      });
+      // Nobody answers it: it sounds again.
+      await waitFor(async () => ((await cueOf()) > sounded ? true : undefined), {
+        what: 'a reminder tone within 12 s',
+        timeoutMs: 12_000,
+      });
+      await other.context().close();
     },
     TEST_TIMEOUT_MS,
   );
