@@ -60,9 +60,10 @@ const contractOf = (req: FastifyRequest): string | undefined =>
   (req.routeOptions.config as { contract?: string } | undefined)?.contract;
 
 /**
- * The console (`/`, `/console.js`, `/console-ticker.js`), `/api/openapi.json`, and the routes of `HELPLINE_ROUTES`
- * (one module per resource in this folder). Every route but sign-in and sign-out needs a person's
- * session or a bearer token; the roles each allows are in the contracts (docs/security.md).
+ * The console (`/`, `/console.js`, `/console-ticker.js`), `/api/openapi.json`, and the routes of
+ * `HELPLINE_ROUTES` (one module per resource in this folder). Every route but sign-in and sign-out
+ * needs a person's session or a bearer token; the roles each allows are in the contracts
+ * (docs/security.md).
  */
 export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   const consoleHtml = readFileSync(CONSOLE_HTML, 'utf8');
