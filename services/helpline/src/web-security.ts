@@ -18,7 +18,7 @@ const inline = (html: string, tag: 'script' | 'style'): string | undefined => {
 
 /**
  * The console's Content-Security-Policy (`pagePolicy`): scripts only from its own origin (the
- * bundled `/console.js`; no inline script at all), its one inline style allowed by hash (no
+ * bundled `/console.js` and its ticker's worker, `/console-ticker.js`; no inline script at all), its one inline style allowed by hash (no
  * `'unsafe-inline'` for either). Style attributes stay allowed: one layout one in the case view.
  */
 export function consolePolicy(html: string): string {

@@ -20,7 +20,7 @@ import {
   uniqueNamespace,
   waitFor,
 } from '@telecare/testkit';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import {
   consumerOf,
   type HelplineHandle,
@@ -302,15 +302,19 @@ export function launchChromium(extraArgs: readonly string[] = []): Promise<Brows
 
 /**
  * Opens the console at `url` in a browser context of its own and signs `username` in with the
- * password `user()` gives; resolves once its live stream is open.
+ * password `user()` gives; resolves once its live stream is open. `prepare` runs on the context
+ * before the console loads (scripts to run before the page's own, routes).
  */
 export async function signInConsole(
   browser: Browser,
   url: string,
   username: string,
   viewport: { width: number; height: number } = { width: 1366, height: 768 },
+  prepare?: (context: BrowserContext) => Promise<unknown>,
 ): Promise<Page> {
-  const page = await (await browser.newContext({ viewport })).newPage();
+  const context = await browser.newContext({ viewport });
+  await prepare?.(context);
+  const page = await context.newPage();
   await page.goto(url);
   await page.fill('#username', username);
   await page.fill('#password', 'correct horse battery');

@@ -15,6 +15,7 @@ import { heldAlarmWaits } from './held.ts';
 import { NameAsks } from './name-asks.ts';
 import { remindWaitingAlarm } from './sound.ts';
 import { canWork, nameOf, sortedCases, state } from './state.ts';
+import { everySecond } from './ticker.ts';
 import { renderTitle } from './title.ts';
 import type { CaseSummary, QueueResidents } from './types.ts';
 
@@ -428,7 +429,7 @@ export function wireQueue(onSelect: (id: string) => void): void {
     view.groupBy = select('group-by').value as typeof view.groupBy;
     renderQueue();
   });
-  setInterval(tickWaits, 1000);
+  everySecond(tickWaits);
   // A tab brought back to the front shows its clocks at once, not at the next (throttled) tick.
   document.addEventListener('visibilitychange', tickWaits);
 }

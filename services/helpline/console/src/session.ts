@@ -3,6 +3,7 @@ import { serverNow } from './clock.ts';
 import { $, input, notice } from './dom.ts';
 import { clockText } from './format.ts';
 import { state } from './state.ts';
+import { everySecond } from './ticker.ts';
 import type { SessionTimes } from './types.ts';
 
 /**
@@ -50,7 +51,7 @@ function render(): void {
  * carries its console over, so the live stream, presence, the case in hand and the page go on.
  */
 export function wireSession(): void {
-  setInterval(render, 1_000);
+  everySecond(render);
   $('session-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const error = $('session-error');

@@ -75,7 +75,7 @@ export function beep(times = 2): void {
   document.body.dataset.cue = String(Number(document.body.dataset.cue ?? 0) + 1);
 }
 
-/** Called every second: while a P1 waits unanswered, a tone again once none has sounded for a while. */
+/** Called at every tick (`ticker.ts`, every second): while a P1 waits unanswered, a tone again once none has sounded for a while. */
 export function remindWaitingAlarm(waiting: boolean): void {
   if (waiting && Date.now() - lastToneAt >= ALARM_REMINDER_MS) beep(1);
 }

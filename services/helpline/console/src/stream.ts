@@ -6,6 +6,7 @@ import { heardSession } from './session.ts';
 import { beep } from './sound.ts';
 import { state } from './state.ts';
 import { refreshTargetsSoon } from './targets.ts';
+import { everySecond } from './ticker.ts';
 import { alarmArrived } from './title.ts';
 import type { CaseSummary, SessionTimes } from './types.ts';
 import { isOpen } from './types.ts';
@@ -106,8 +107,9 @@ function heard(): void {
 function watchSilence(): void {
   if (watching) return;
   watching = true;
-  // Checked often and against the wall clock, so a laptop waking from sleep reconnects at once.
-  setInterval(() => {
+  // Checked every second (in a background tab too) and against the wall clock, so a laptop waking
+  // from sleep reconnects at once.
+  everySecond(() => {
     if (!source || source.readyState === EventSource.CLOSED) return;
     const silent = Date.now() - lastHeard;
     if (silent <= silenceLimitMs) return;
@@ -115,7 +117,7 @@ function watchSilence(): void {
     status.textContent = `helpline not answering for ${Math.round(silent / 1000)} s: the queue may be out of date; connecting again…`;
     status.className = 'bad';
     connect();
-  }, 1_000);
+  });
 }
 
 /** Connections asked for: a ticket that arrives after a newer connect() is not used. */

@@ -12,7 +12,7 @@ import {
   serveOpenApi,
   UnauthorizedError,
 } from '@telecare/platform';
-import { consoleBundle } from '../console-bundle.ts';
+import { CONSOLE_TICKER, consoleBundle } from '../console-bundle.ts';
 import { caseInHand, ownContextRead, readGround } from '../context-reads.ts';
 import { CaseNotFoundError } from '../errors.ts';
 import { ADMIN_PRINCIPAL, type Principal } from '../people.ts';
@@ -60,9 +60,10 @@ const contractOf = (req: FastifyRequest): string | undefined =>
   (req.routeOptions.config as { contract?: string } | undefined)?.contract;
 
 /**
- * The console (`/`, `/console.js`), `/api/openapi.json`, and the routes of `HELPLINE_ROUTES`
- * (one module per resource in this folder). Every route but sign-in and sign-out needs a person's
- * session or a bearer token; the roles each allows are in the contracts (docs/security.md).
+ * The console (`/`, `/console.js`, `/console-ticker.js`), `/api/openapi.json`, and the routes of
+ * `HELPLINE_ROUTES` (one module per resource in this folder). Every route but sign-in and sign-out
+ * needs a person's session or a bearer token; the roles each allows are in the contracts
+ * (docs/security.md).
  */
 export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
   const consoleHtml = readFileSync(CONSOLE_HTML, 'utf8');
@@ -86,6 +87,15 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
       .header('cache-control', 'no-cache')
       .header('etag', bundle.etag);
     return req.headers['if-none-match'] === bundle.etag ? reply.code(304).send() : reply.send(bundle.js);
+  });
+  app.get('/console-ticker.js', async (req, reply) => {
+    reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('etag', CONSOLE_TICKER.etag);
+    return req.headers['if-none-match'] === CONSOLE_TICKER.etag
+      ? reply.code(304).send()
+      : reply.send(CONSOLE_TICKER.js);
   });
   await serveOpenApi(app, HELPLINE_API);
   app.setErrorHandler(httpErrorHandler({ logger: deps.logger }));

@@ -1,0 +1,55 @@
+/**
+ * The console's one-second tick, for the work that must not wait: the answer clocks and the banner,
+ * the reminder tone of a P1 waiting unanswered (`queue.ts`, `sound.ts`), the live stream's silence
+ * watch (`stream.ts`) and the sign-in's countdown (`session.ts`).
+ *
+ * A page's own timers are slowed in a background tab, and after five minutes hidden and 30 s silent
+ * Chromium runs them once a minute at most: an operator who kept the console behind the phone
+ * system's window heard a waiting P1's reminder once a minute instead of every 10 s, and a dead
+ * stream was noticed up to a minute late. A dedicated worker's timers are not throttled so: the
+ * tick comes from a worker (`/console-ticker.js`, a script of the helpline's own origin, which the
+ * page's policy already allows), posting every second. The page's own timer ticks too whenever the
+ * worker has not for a tick and a half: where no worker starts (or one stops), the console ticks
+ * as it did before.
+ */
+export const TICK_MS = 1_000;
+const WORKER_URL = '/console-ticker.js';
+
+const subscribers: (() => void)[] = [];
+/** When the last tick ran (the page's monotonic clock). */
+let lastTickAt = Number.NEGATIVE_INFINITY;
+let started = false;
+
+function tick(): void {
+  lastTickAt = performance.now();
+  for (const run of subscribers) {
+    // One failing never stops the others' ticks.
+    try {
+      run();
+    } catch (err) {
+      reportError(err);
+    }
+  }
+}
+
+function start(): void {
+  if (started) return;
+  started = true;
+  try {
+    const worker = new Worker(WORKER_URL);
+    worker.addEventListener('message', tick);
+    // Not loaded, or refused: the page's timer below ticks alone.
+    worker.addEventListener('error', () => worker.terminate());
+  } catch {
+    // No worker in this browser (or none allowed): the page's timer ticks alone.
+  }
+  setInterval(() => {
+    if (performance.now() - lastTickAt > TICK_MS * 1.5) tick();
+  }, TICK_MS);
+}
+
+/** Runs `run` every second, from the first call on, in a background tab too. */
+export function everySecond(run: () => void): void {
+  subscribers.push(run);
+  start();
+}
