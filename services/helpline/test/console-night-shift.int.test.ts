@@ -534,13 +534,17 @@ describe('a night shift on the console (Chromium)', () => {
       const next = (await openCases()).find((c) => c.state === 'queued' || c.state === 'offered');
       expect(next?.priority).toBe(1);
       // Her console has heard the offer taken (else `n` rightly opens that one, still waiting there).
+      const offerRow = `#queue .case[data-id="${offer?.id ?? ''}"]`;
       await expect
-        .poll(() =>
-          sue.evaluate(
-            (id) =>
-              document.querySelector(`#queue .case[data-id="${id}"]`)?.getAttribute('data-state') ?? 'gone',
-            offer?.id ?? '',
-          ),
+        .poll(async () =>
+          (await sue.locator(offerRow).count()) === 0
+            ? 'gone'
+            : String(
+                await sue
+                  .locator(offerRow)
+                  .getAttribute('data-state', { timeout: 1_000 })
+                  .catch(() => 'gone'),
+              ),
         )
         .not.toMatch(/^(queued|offered)$/);
       await sue.keyboard.press('n');
