@@ -136,6 +136,8 @@ async function outage(label: string, how: Outage): Promise<void> {
   });
   const alertsBefore = (await readAlerts(jsm, n())).length;
 
+  // From before the refusal: triage's probe may notice it (and say so, once) before the test does.
+  lines.length = 0;
   await how.refuse();
   // Taking writes again for the next test, whatever this one did.
   onTestFinished(() => how.restore().catch(() => undefined));
@@ -143,7 +145,6 @@ async function outage(label: string, how: Outage): Promise<void> {
     what: 'Redis to refuse writes',
     timeoutMs: PATIENCE_MS,
   });
-  lines.length = 0;
   const retriesBefore = metricValue(await scrape(url), /^triage_retries_total\{dependency="redis"\}/);
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
