@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { HELPLINE_API, HELPLINE_ROUTES, isCaseWrite } from '@telecare/contracts';
 import {
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
   ForbiddenError,
   httpErrorHandler,
@@ -12,7 +13,7 @@ import {
   serveOpenApi,
   UnauthorizedError,
 } from '@telecare/platform';
-import { CONSOLE_TICKER, consoleBundle } from '../console-bundle.ts';
+import { CONSOLE_TICKER, type ConsoleBundle, consoleBundle } from '../console-bundle.ts';
 import { caseInHand, ownContextRead, readGround } from '../context-reads.ts';
 import { CaseNotFoundError } from '../errors.ts';
 import { ADMIN_PRINCIPAL, type Principal } from '../people.ts';
@@ -80,23 +81,16 @@ export async function registerRoutes(app: FastifyInstance, deps: RouteDeps): Pro
   app.get('/', async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(consoleHtml),
   );
-  app.get('/console.js', async (req, reply) => {
-    const bundle = await consoleBundle();
+  // A script of the console's, revalidated on every load (ETag, `no-cache`).
+  const sendScript = (req: FastifyRequest, reply: FastifyReply, script: ConsoleBundle) => {
     reply
       .type('text/javascript; charset=utf-8')
       .header('cache-control', 'no-cache')
-      .header('etag', bundle.etag);
-    return req.headers['if-none-match'] === bundle.etag ? reply.code(304).send() : reply.send(bundle.js);
-  });
-  app.get('/console-ticker.js', async (req, reply) => {
-    reply
-      .type('text/javascript; charset=utf-8')
-      .header('cache-control', 'no-cache')
-      .header('etag', CONSOLE_TICKER.etag);
-    return req.headers['if-none-match'] === CONSOLE_TICKER.etag
-      ? reply.code(304).send()
-      : reply.send(CONSOLE_TICKER.js);
-  });
+      .header('etag', script.etag);
+    return req.headers['if-none-match'] === script.etag ? reply.code(304).send() : reply.send(script.js);
+  };
+  app.get('/console.js', async (req, reply) => sendScript(req, reply, await consoleBundle()));
+  app.get('/console-ticker.js', async (req, reply) => sendScript(req, reply, CONSOLE_TICKER));
   await serveOpenApi(app, HELPLINE_API);
   app.setErrorHandler(httpErrorHandler({ logger: deps.logger }));
 
