@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_RULE_SET } from './default-rules.ts';
 import { RulesRunner } from './runner.ts';
 import { decodeState, decodeStateList, encodeState, encodeStateList } from './state-codec.ts';
-import { makeEvent } from './testing.ts';
+import { handShell, makeEvent } from './testing.ts';
 
 /**
  * What a panel says of an alarm after it raised it: its zone back to normal (`alarm.restored`, a
@@ -459,5 +459,185 @@ describe("a still-present report of any alarm is a status on the alarm's alert, 
     );
     const [fallAlert] = raisedOf(restoredAfter.alerts, 'trigger.fall');
     expect(restores(restoredAfter.alerts).map((alert) => alert.closes?.alertId)).toEqual([fallAlert?.id]);
+  });
+});
+
+describe("a limited trigger's still-present report (flood, enuresis, mains, tamper) is a status on its alert, never a fresh report of the fault", () => {
+  const FLOOD = { devicekind: 'flood-detector', subject: 'FLD-S1', location: 'kitchen' };
+  const ENURESIS = { devicekind: 'enuresis-sensor', subject: 'ENS-S1', location: 'bedroom' };
+  const still = (extra: Partial<Parameters<typeof makeEvent>[0]>) => ({
+    ...extra,
+    data: { zone: '5', condition: 'still-present' },
+  });
+  const flood = (at: number) => ev('flood.detected', at, FLOOD);
+  const floodStill = (at: number) => ev('flood.detected', at, still(FLOOD));
+  const raisedOf = (alerts: readonly Alert[], ruleId: string) =>
+    byRule(alerts, ruleId).filter((alert) => alert.priority < 5 && !alert.repeats);
+  const M = 60 * S;
+  /** The panel's report every 2 to 4 minutes for 20 minutes after `from`. */
+  const everyFewMinutes = (from: number, report: (at: number) => TelecareEvent) =>
+    [3, 5, 8, 12, 14, 17, 20].map((m) => report(from + m * M));
+
+  /**
+   * Each event read a second after its time, timers fired as they come due, until `until`: the
+   * suppressed reports and the settle checks set are kept for the test to read.
+   */
+  function shell(events: readonly TelecareEvent[], until: number) {
+    const hand = handShell(RESIDENT, DEFAULT_RULE_SET);
+    const settles = new Set<string>();
+    for (const event of events) {
+      hand.fire(Date.parse(event.time) + S);
+      hand.read(event);
+      for (const id of hand.timers.keys()) if (id.endsWith(':settle')) settles.add(id);
+    }
+    hand.fire(until);
+    for (const alert of hand.raised) Alert.parse(alert);
+    return { alerts: hand.raised, suppressed: hand.suppressed, settles };
+  }
+
+  it('a flood, then its reports every 2–4 min for 20 min: one flood alert, each report a record on it, nothing counted as flapping, no settle check', () => {
+    const detected = flood(T('10:00'));
+    const reports = everyFewMinutes(T('10:00'), floodStill);
+    const { alerts, suppressed, settles } = shell([detected, ...reports], T('11:00'));
+    const raised = raisedOf(alerts, 'trigger.flood');
+    expect(raised).toMatchObject([{ priority: 2, type: 'flood.detected', evidence: [detected.id] }]);
+    expect(stillPresentNotes(alerts)).toMatchObject(
+      reports.map((report) => ({
+        priority: 5,
+        evidence: [report.id],
+        repeats: { alertId: raised[0]?.id },
+        rule: { id: 'trigger.flood' },
+      })),
+    );
+    expect(stillPresentNotes(alerts)[0]?.reason).toBe(
+      'Panel reports the alarm still present (a status report, not a press): flood detector in kitchen, 3 min after the alarm at 10:00:00 (rule trigger.flood v2)',
+    );
+    // Before: three P2 flood alerts, the rest suppressed as flapping, and the latest raised again
+    // by the settle check ten minutes after it.
+    expect(suppressed).toEqual([]);
+    expect(settles).toEqual(new Set());
+    expect(alerts).toHaveLength(1 + reports.length);
+  });
+
+  it('reports with no flood before them: the first raises the flood alert once, saying it came from a status report; the next show on it', () => {
+    const reports = everyFewMinutes(T('12:00'), floodStill);
+    const { alerts, suppressed, settles } = shell(reports, T('13:00'));
+    const raised = raisedOf(alerts, 'trigger.flood');
+    expect(raised).toMatchObject([{ priority: 2, evidence: [reports[0]?.id] }]);
+    expect(raised[0]?.reason).toBe(
+      'Flood detected: flood detector in kitchen (rule trigger.flood v2); reported by the panel as still present (a status report, not a new press): its first report may have been lost',
+    );
+    expect(stillPresentNotes(alerts).map((note) => note.repeats?.alertId)).toEqual(
+      reports.slice(1).map(() => raised[0]?.id),
+    );
+    expect(suppressed).toEqual([]);
+    expect(settles).toEqual(new Set());
+    expect(alerts).toHaveLength(reports.length);
+  });
+
+  it('enuresis: the sensor wet, then its reports, is one alert; reports alone raise it once, saying so', () => {
+    const wet = ev('enuresis.detected', T('02:00'), ENURESIS);
+    const wetStill = (at: number) => ev('enuresis.detected', at, still(ENURESIS));
+    const reports = everyFewMinutes(T('02:00'), wetStill);
+    const after = shell([wet, ...reports], T('03:00'));
+    const raised = raisedOf(after.alerts, 'trigger.enuresis');
+    expect(raised).toMatchObject([{ priority: 2, evidence: [wet.id] }]);
+    expect(stillPresentNotes(after.alerts).map((note) => note.repeats?.alertId)).toEqual(
+      reports.map(() => raised[0]?.id),
+    );
+    expect(after.suppressed).toEqual([]);
+    expect(after.alerts).toHaveLength(1 + reports.length);
+
+    const alone = everyFewMinutes(T('04:00'), wetStill);
+    const { alerts, suppressed } = shell(alone, T('05:00'));
+    const first = raisedOf(alerts, 'trigger.enuresis');
+    expect(first).toMatchObject([{ evidence: [alone[0]?.id] }]);
+    expect(first[0]?.reason).toContain('reported by the panel as still present (a status report');
+    expect(suppressed).toEqual([]);
+    expect(alerts).toHaveLength(alone.length);
+  });
+
+  it('a restore after the reports closes the one flood alert', () => {
+    const detected = flood(T('14:00'));
+    const reports = [3, 6, 9].map((m) => floodStill(T('14:00') + m * M));
+    const cleared = ev('flood.restored', T('14:11'), FLOOD);
+    const { alerts } = shell([detected, ...reports, cleared], T('15:00'));
+    const [raised] = raisedOf(alerts, 'trigger.flood');
+    expect(raisedOf(alerts, 'trigger.flood')).toHaveLength(1);
+    expect(alerts.filter((alert) => alert.closes).map((alert) => alert.closes)).toEqual([
+      { alertId: raised?.id, outcome: 'restored' },
+    ]);
+    // After the restore, a report is the flood back: it raises the alarm again, saying so.
+    const back = floodStill(T('14:13'));
+    const again = shell([detected, ...reports, cleared, back], T('15:00'));
+    expect(raisedOf(again.alerts, 'trigger.flood').map((alert) => alert.evidence)).toEqual([
+      [detected.id],
+      [back.id],
+    ]);
+  });
+
+  it('a flapping probe (flood, cleared, flood…) is still limited, and a report after a restore counts as the flood back', () => {
+    const flapping = ['16:00', '16:01', '16:02', '16:03'].flatMap((hhmm) => [
+      flood(T(hhmm)),
+      ev('flood.restored', T(hhmm) + 30 * S, FLOOD),
+    ]);
+    const report = floodStill(T('16:04'));
+    const { alerts, suppressed } = shell([...flapping, report], T('17:00'));
+    // Three raised in ten minutes; the fourth flood and the report after its restore suppressed,
+    // and the report, not restored, raised by the settle check ten minutes after it.
+    expect(suppressed.map((entry) => entry.eventId)).toEqual([flapping[6]?.id, report.id]);
+    const raised = raisedOf(alerts, 'trigger.flood');
+    expect(raised.map((alert) => alert.evidence)).toEqual([
+      [flapping[0]?.id],
+      [flapping[2]?.id],
+      [flapping[4]?.id],
+      [report.id],
+    ]);
+    expect(raised[3]?.reason).toContain('reported 5 times since 16:00, 2 not raised (flapping)');
+    expect(stillPresentNotes(alerts)).toEqual([]);
+  });
+
+  it('a probe that flapped and then stays wet: the reports show on its suppressed report, which the settle check raises', () => {
+    const flapping = ['16:00', '16:01', '16:02'].flatMap((hhmm) => [
+      flood(T(hhmm)),
+      ev('flood.restored', T(hhmm) + 30 * S, FLOOD),
+    ]);
+    const wet = flood(T('16:03'));
+    const reports = [6, 9, 12, 15].map((m) => floodStill(T('16:00') + m * M));
+    const { alerts, suppressed } = shell([...flapping, wet, ...reports], T('17:00'));
+    // Only the fourth flood is over the limit; the reports are no flaps and do not move its check.
+    expect(suppressed.map((entry) => entry.eventId)).toEqual([wet.id]);
+    const raised = raisedOf(alerts, 'trigger.flood');
+    expect(raised.map((alert) => alert.evidence)).toEqual([
+      [flapping[0]?.id],
+      [flapping[2]?.id],
+      [flapping[4]?.id],
+      [wet.id],
+    ]);
+    expect(raised[3]?.reason).toContain('reported 4 times since 16:00, 1 not raised (flapping)');
+    expect(raised[3]?.raisedAt).toBe(new Date(T('16:13') + 30 * S).toISOString());
+    expect(stillPresentNotes(alerts).map((note) => note.repeats?.alertId)).toEqual(
+      reports.map(() => raised[3]?.id),
+    );
+  });
+
+  it('mains lost and tamper, limited too: the reports show on the one alert, nothing suppressed', () => {
+    const devices = [
+      ['mains.lost', { devicekind: 'home-unit', subject: 'HUB-S1', location: 'hall' }, 'trigger.mains-lost'],
+      ['device.tamper', { devicekind: 'home-unit', subject: 'HUB-S2', location: 'hall' }, 'trigger.tamper'],
+    ] as const;
+    for (const [type, device, ruleId] of devices) {
+      const fault = ev(type, T('18:00'), device);
+      const reports = everyFewMinutes(T('18:00'), (at) => ev(type, at, still(device)));
+      const { alerts, suppressed, settles } = shell([fault, ...reports], T('19:00'));
+      const raised = raisedOf(alerts, ruleId);
+      expect(raised, type).toMatchObject([{ evidence: [fault.id] }]);
+      expect(
+        stillPresentNotes(alerts).map((note) => note.repeats?.alertId),
+        type,
+      ).toEqual(reports.map(() => raised[0]?.id));
+      expect(suppressed, type).toEqual([]);
+      expect(settles, type).toEqual(new Set());
+    }
   });
 });

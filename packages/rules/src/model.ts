@@ -62,8 +62,10 @@ export const TriggerRule = z.strictObject({
    * `max` of the rule's events from the same device came in the `withinS` before it (by event
    * time); the others are suppressed (`Evaluation.suppressed`, counted by the shell). When the
    * device has then been quiet for `withinS` and its latest report was suppressed and not restored,
-   * that report is raised after all, saying how often the device reported. Never on a rule that
-   * can raise P1: alarms always alert.
+   * that report is raised after all, saying how often the device reported. A panel's status report
+   * that the fault is still present, following a report of it, is a record on that report's alert
+   * and no event of the rule here: it counts towards no limit. Never on a rule that can raise P1:
+   * alarms always alert.
    */
   limit: z
     .strictObject({ max: z.number().int().min(1).max(100), withinS: z.number().int().positive() })

@@ -1,5 +1,5 @@
 import { type Alert, type EventType, eventIdFor, partitionOf, TelecareEvent } from '@telecare/contracts';
-import { type Evaluation, evaluate, type HeldAlert } from './evaluate.ts';
+import { type Evaluation, evaluate, type HeldAlert, type SuppressedAlert } from './evaluate.ts';
 import { initialState, type ResidentState, type RuleSet, type Timer } from './model.ts';
 
 /**
@@ -54,7 +54,7 @@ export function deviceEvents(residentid: string, prefix: string) {
 }
 
 /**
- * The rules shell by hand, for tests: each evaluation's state, alerts, holds and timer commands
+ * The rules shell by hand, for tests: each evaluation's state, alerts, holds, suppressed reports and timer commands
  * taken, the timers kept in a map and fired only when the test says (`fire`), so a test can hold
  * them back as a triage that is behind does.
  */
@@ -63,6 +63,7 @@ export function handShell(residentId: string, ruleSet: RuleSet) {
   const timers = new Map<string, Timer>();
   const raised: Alert[] = [];
   const held: HeldAlert[] = [];
+  const suppressed: SuppressedAlert[] = [];
   const take = (result: Evaluation) => {
     state = result.state;
     for (const command of result.timers)
@@ -70,11 +71,13 @@ export function handShell(residentId: string, ruleSet: RuleSet) {
       else timers.delete(command.id);
     raised.push(...result.alerts);
     held.push(...result.held);
+    suppressed.push(...result.suppressed);
   };
   return {
     timers,
     raised,
     held,
+    suppressed,
     get state() {
       return state;
     },

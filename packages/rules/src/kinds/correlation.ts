@@ -33,13 +33,15 @@ export function alarmAlertIds(
   for (const rule of out.ruleSet.rules) {
     if (rule.kind !== 'trigger' || !rule.on.includes(alarm.type)) continue;
     if (rule.limit !== undefined) {
+      // A status report shown on a report's alert (`reportHead`) stands as that alert does.
+      const raiser = (alarm.stillPresent ? reportHead(out, recent, alarm) : undefined) ?? alarm;
       // A suppressed report's alert is raised only by its settle check, and not when this closing
       // event came within the rule's window after it: there is then no alert to close.
-      const i = indexOf(recent, alarm);
-      const suppressed = recent[i]?.id === alarm.id && overLimit(rule, recent, i);
-      if (suppressed && (closing === undefined || closing.at <= alarm.at + rule.limit.withinS * 1000))
+      const i = indexOf(recent, raiser);
+      const suppressed = recent[i]?.id === raiser.id && overLimit(rule, recent, i, out);
+      if (suppressed && (closing === undefined || closing.at <= raiser.at + rule.limit.withinS * 1000))
         continue;
-      ids.push(alertIdFor(rule.id, out.residentId, alarm.id));
+      ids.push(alertIdFor(rule.id, out.residentId, raiser.id));
       continue;
     }
     if (rule.mergeWithinS === undefined) {

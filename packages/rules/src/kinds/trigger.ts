@@ -123,15 +123,18 @@ function stillPresentAlert(
  */
 export function reported(rule: TriggerRule, entry: RecentEvent, state: ResidentState, out: Output): void {
   const head = entry.stillPresent ? reportHead(out, state.recent, entry) : undefined;
-  if (head === undefined) {
+  if (head === undefined)
     out.alert(triggerAlert(rule, entry, alertIdFor(rule.id, out.residentId, entry.id), out));
-    return;
-  }
+  else shownOnHead(rule, entry, head, out);
+}
+
+/** A status report (`stillPresent`) of a rule that does not merge, as a record on its head's alert. */
+function shownOnHead(rule: TriggerRule, report: RecentEvent, head: RecentEvent, out: Output): void {
   const alertId = alertIdFor(rule.id, out.residentId, head.id);
-  const id = alertIdFor(rule.id, out.residentId, `repeat:${entry.testMode ? 'test:' : ''}${entry.id}`);
-  const when = `${describeGap(entry.at - head.at)} after the alarm at ${formatHhmmss(head.at, out.settings.timeZone)}`;
-  out.merge({ alertId, eventId: entry.id });
-  out.alert(stillPresentAlert(rule, entry, triggerAlert(rule, entry, id, out), when, alertId));
+  const id = alertIdFor(rule.id, out.residentId, `repeat:${report.testMode ? 'test:' : ''}${report.id}`);
+  const when = `${describeGap(report.at - head.at)} after the alarm at ${formatHhmmss(head.at, out.settings.timeZone)}`;
+  out.merge({ alertId, eventId: report.id });
+  out.alert(stillPresentAlert(rule, report, triggerAlert(rule, report, id, out), when, alertId));
 }
 
 /** How long after an alarm (or a report of it) a panel's next status report still follows it. */
@@ -279,16 +282,34 @@ export function triggerAlert(rule: TriggerRule, entry: RecentEvent, id: string, 
   };
 }
 
-/** One of the limited rule's reports from this device (in the same test mode). */
-const reportOf = (rule: TriggerRule, device: RecentEvent, seen: RecentEvent): boolean =>
-  seen.serial === device.serial && seen.testMode === device.testMode && rule.on.includes(seen.type);
+/**
+ * One of the limited rule's reports from this device (in the same test mode). A status report shown
+ * on an alarm's alert (`reportHead`) is none: the panel repeating that the fault is still there is
+ * not the sensor reporting it again, so it neither counts towards the limit nor moves the settle check.
+ */
+const reportOf = (
+  rule: TriggerRule,
+  device: RecentEvent,
+  seen: RecentEvent,
+  out: Output,
+  recent: readonly RecentEvent[],
+): boolean =>
+  seen.serial === device.serial &&
+  seen.testMode === device.testMode &&
+  rule.on.includes(seen.type) &&
+  !(seen.stillPresent && reportHead(out, recent, seen) !== undefined);
 
 /**
  * Whether the report at `recent[i]` of a limited rule is over its limit: `max` of the rule's
  * reports from the same device came in the `withinS` before it (by event time, then id, so the
  * answer does not depend on arrival order once they are all in).
  */
-export function overLimit(rule: TriggerRule, recent: readonly RecentEvent[], i: number): boolean {
+export function overLimit(
+  rule: TriggerRule,
+  recent: readonly RecentEvent[],
+  i: number,
+  out: Output,
+): boolean {
   const limit = rule.limit;
   if (limit === undefined) return false;
   const entry = recent[i] as RecentEvent;
@@ -297,7 +318,7 @@ export function overLimit(rule: TriggerRule, recent: readonly RecentEvent[], i: 
   for (let j = i - 1; j >= 0; j--) {
     const seen = recent[j] as RecentEvent;
     if (seen.at < from) break;
-    if (reportOf(rule, entry, seen) && ++count >= limit.max) return true;
+    if (reportOf(rule, entry, seen, out, recent) && ++count >= limit.max) return true;
   }
   return false;
 }
@@ -310,7 +331,9 @@ export const settleTimerId = (rule: TriggerRule, residentId: string, entry: Rece
  * A report of a limited rule (`limit`): raised as any trigger's, unless the device sent `max` of
  * them in the `withinS` before it (a flapping sensor). A suppressed report is counted
  * (`Output.suppress`) and moves the device's settle check to `withinS` after it (`settles`: not for
- * a report an area rule counts from a home in a district).
+ * a report an area rule counts from a home in a district). A panel's status report (`stillPresent`)
+ * that follows a report of the fault (`reportHead`) is a record on that report's alert, as for a
+ * rule that is not limited: neither a fresh report nor a flap.
  */
 export function limitedTrigger(
   rule: TriggerRule,
@@ -320,9 +343,14 @@ export function limitedTrigger(
   settles: boolean,
 ): void {
   const recent = state.recent;
+  const head = entry.stillPresent ? reportHead(out, recent, entry) : undefined;
+  if (head !== undefined) {
+    shownOnHead(rule, entry, head, out);
+    return;
+  }
   const i = indexOf(recent, entry);
   const id = alertIdFor(rule.id, out.residentId, entry.id);
-  if (recent[i]?.id !== entry.id || !overLimit(rule, recent, i)) {
+  if (recent[i]?.id !== entry.id || !overLimit(rule, recent, i, out)) {
     out.alert(triggerAlert(rule, entry, id, out));
     return;
   }
@@ -362,7 +390,7 @@ export function limitTick(rule: TriggerRule, timer: Timer, state: ResidentState,
   const device = recent[at] as RecentEvent;
   let latest = at;
   for (let j = at + 1; j < recent.length; j++)
-    if (reportOf(rule, device, recent[j] as RecentEvent)) latest = j;
+    if (reportOf(rule, device, recent[j] as RecentEvent, out, recent)) latest = j;
   const last = recent[latest] as RecentEvent;
   if (last.at + withinMs > timer.checkAt) {
     // A later report came (the check was not moved with it): the check moves to it.
@@ -374,7 +402,7 @@ export function limitTick(rule: TriggerRule, timer: Timer, state: ResidentState,
     });
     return;
   }
-  if (!overLimit(rule, recent, latest)) return; // it raised its own alert
+  if (!overLimit(rule, recent, latest, out)) return; // it raised its own alert
   for (let j = latest + 1; j < recent.length; j++) {
     const seen = recent[j] as RecentEvent;
     if (seen.at > timer.checkAt) break;
@@ -393,9 +421,9 @@ export function limitTick(rule: TriggerRule, timer: Timer, state: ResidentState,
   for (let j = latest - 1; j >= 0; j--) {
     const seen = recent[j] as RecentEvent;
     if (seen.at < runStart - withinMs) break;
-    if (!reportOf(rule, last, seen)) continue;
+    if (!reportOf(rule, last, seen, out, recent)) continue;
     reports++;
-    if (overLimit(rule, recent, j)) suppressed++;
+    if (overLimit(rule, recent, j, out)) suppressed++;
     runStart = seen.at;
   }
   const alert = triggerAlert(rule, last, alertIdFor(rule.id, out.residentId, last.id), out);
