@@ -299,6 +299,30 @@ describe('what a panel says of a press after it, on the case', () => {
     expect(status.events.filter((e) => e.data.repeat === true)).toEqual([]);
   });
 
+  it('1154 then 6154 three times: the flood still present is on the case three times, no second flood alert', async () => {
+    const { residentId } = await home('C2D8', null);
+    const d = await dialler('C2D8', 'tcp');
+    expect((await d.sendCid(cid(1, '154'))).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect(opened).toMatchObject({ priority: 2, type: 'flood.detected' });
+    for (let i = 0; i < 3; i++) expect((await d.sendCid(cid(6, '154'))).reply).toBe('ACK');
+    const detail = await waitFor(
+      async () => {
+        const d = await detailOf(opened.id);
+        const shown = d.events.filter(
+          (e) => e.kind === 'alert-joined' && e.data.type === 'alarm.still-present',
+        );
+        return shown.length === 3 ? d : undefined;
+      },
+      { what: 'three still-present reports on the flood case', timeoutMs: 20_000, intervalMs: 50 },
+    );
+    // Before: the first two raised flood alerts of their own (joined to the case), the third was
+    // suppressed as a flapping probe.
+    expect(
+      detail.events.filter((e) => e.kind === 'alert-joined' && e.data.type === 'flood.detected'),
+    ).toEqual([]);
+  });
+
   it('6101 with no press before it still raises the alarm, saying it is a status report', async () => {
     const { residentId } = await home('C2D7', null);
     const d = await dialler('C2D7', 'tcp');
