@@ -164,6 +164,44 @@ describe('a console whose page timers run once a minute (Chromium, intensive thr
   );
 
   it(
+    'a stream the helpline refused is asked for again within seconds, not a minute',
+    async () => {
+      await page.locator('#status:text("live")').waitFor();
+      const opened = await streamsOpened();
+      await wakeNow();
+      // The browser's own reconnect meets a helpline that refuses the stream once (a restart in
+      // hand): the browser gives the stream up, and the console asks for a new one itself.
+      let refused = 0;
+      await page.route(
+        '**/api/stream',
+        (route) => {
+          refused += 1;
+          return route.fulfill({
+            status: 503,
+            contentType: 'application/json',
+            body: '{"error":"starting"}',
+          });
+        },
+        { times: 1 },
+      );
+      proxy.set({ kind: 'drop' });
+      proxy.set({ kind: 'pass' });
+      const cutAt = Date.now();
+      await waitFor(async () => (refused > 0 ? true : undefined), {
+        what: 'the browser asking for the stream again',
+        timeoutMs: 15_000,
+      });
+      await waitFor(async () => ((await streamsOpened()) > opened ? true : undefined), {
+        what: 'a new live stream within 15 s of the refusal',
+        timeoutMs: 15_000,
+      });
+      expect(Date.now() - cutAt).toBeLessThan(20_000);
+      await page.locator('#status:text("live")').waitFor({ timeout: 10_000 });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'where the ticker’s worker cannot start, the page’s own timer ticks: clocks run and the reminder sounds',
     async () => {
       await h.user('uma', 'operator');

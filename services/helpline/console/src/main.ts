@@ -21,6 +21,7 @@ import { armSound } from './sound.ts';
 import { state } from './state.ts';
 import { closeStream, connect, onCase, onCaseChange, pressedAgain, whenSnapshot } from './stream.ts';
 import { refreshTargets } from './targets.ts';
+import { after } from './ticker.ts';
 import { renderTitle, wireTitle } from './title.ts';
 import { type CaseSummary, isOpen, type Me } from './types.ts';
 
@@ -170,7 +171,7 @@ async function boot(): Promise<void> {
       const unreachable = $('unreachable');
       unreachable.textContent = `Cannot reach the helpline (${err instanceof Error ? err.message : String(err)}). No queue is shown; trying again every few seconds.`;
       unreachable.classList.remove('hidden');
-      setTimeout(() => void boot(), 3_000);
+      after(3_000, () => void boot());
     }
     return;
   }

@@ -6,7 +6,7 @@ import { heardSession } from './session.ts';
 import { beep } from './sound.ts';
 import { state } from './state.ts';
 import { refreshTargetsSoon } from './targets.ts';
-import { everySecond } from './ticker.ts';
+import { after, everySecond } from './ticker.ts';
 import { alarmArrived } from './title.ts';
 import type { CaseSummary, SessionTimes } from './types.ts';
 import { isOpen } from './types.ts';
@@ -144,7 +144,7 @@ export function connect(): void {
       const status = $('status');
       status.textContent = 'reconnecting…';
       status.className = 'bad';
-      if (err.status !== 401 && attempt === connecting) setTimeout(connect, 5000);
+      if (err.status !== 401 && attempt === connecting) after(5000, connect);
     },
   );
 }
@@ -169,9 +169,9 @@ function open(url: string, ticketed: boolean): void {
     // A helpline that cannot check the session (its database down) is tried again later too.
     if (es.readyState === EventSource.CLOSED)
       api('/api/me').then(
-        () => setTimeout(connect, 2000),
+        () => after(2000, connect),
         (err: ApiError) => {
-          if (err.status !== 401) setTimeout(connect, 5000);
+          if (err.status !== 401) after(5000, connect);
         },
       );
   });

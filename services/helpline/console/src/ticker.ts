@@ -1,7 +1,8 @@
 /**
  * The console's one-second tick, for the work that must not wait: the answer clocks and the banner,
  * the reminder tone of a P1 waiting unanswered (`queue.ts`, `sound.ts`), the live stream's silence
- * watch (`stream.ts`) and the sign-in's countdown (`session.ts`).
+ * watch and its reopening after the browser gave it up (`stream.ts`), a first load's retries
+ * (`main.ts`) and the sign-in's countdown (`session.ts`).
  *
  * A page's own timers are slowed in a background tab, and after five minutes hidden and 30 s silent
  * Chromium runs them once a minute at most: an operator who kept the console behind the phone
@@ -16,13 +17,17 @@ export const TICK_MS = 1_000;
 const WORKER_URL = '/console-ticker.js';
 
 const subscribers: (() => void)[] = [];
+/** One-shot runs (`after`), each with when it is due (the page's monotonic clock). */
+let pending: { due: number; run: () => void }[] = [];
 /** When the last tick ran (the page's monotonic clock). */
 let lastTickAt = Number.NEGATIVE_INFINITY;
 let started = false;
 
 function tick(): void {
   lastTickAt = performance.now();
-  for (const run of subscribers) {
+  const due = pending.filter((p) => p.due <= lastTickAt);
+  if (due.length > 0) pending = pending.filter((p) => p.due > lastTickAt);
+  for (const run of [...subscribers, ...due.map((p) => p.run)]) {
     // One failing never stops the others' ticks.
     try {
       run();
@@ -51,5 +56,15 @@ function start(): void {
 /** Runs `run` every second, from the first call on, in a background tab too. */
 export function everySecond(run: () => void): void {
   subscribers.push(run);
+  start();
+}
+
+/**
+ * Runs `run` once, at the first tick `ms` or more from now: a delay that a background tab does not
+ * stretch to a minute (a stream the browser gave up, asked for again 2 s later, waited for the
+ * page's next wake-up). To the second: the ticker's resolution.
+ */
+export function after(ms: number, run: () => void): void {
+  pending.push({ due: performance.now() + ms, run });
   start();
 }
