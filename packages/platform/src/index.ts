@@ -144,6 +144,7 @@ export {
   migrationLockOf,
   type Pool,
   type PoolClient,
+  prepared,
   REFUSAL_FRESH_MS,
   withTransaction,
   writesRefused,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
 import { type PostgresRefusal, postgresRefusal } from './errors.ts';
@@ -156,6 +157,31 @@ export function migrationLockOf(schema: string): number {
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
   return hash;
+}
+
+const preparedNames = new Map<string, string>();
+const PREPARED_NAMES_KEPT = 1_000;
+// `select *`, `select c.*`, `, c.*`, `returning *`: a column added later would change the result.
+const STAR_RESULT = /(?:select|returning|,)\s*(?:\w+\.)?\*/i;
+
+/**
+ * A query PostgreSQL parses and plans once per connection and then runs from its plan: for a
+ * statement run again and again (a timer's scans, every few hundred milliseconds, each with its
+ * sub-queries), planning costs many times what running it on a small table does. Named by a hash
+ * of its text, so one text is one prepared statement on each connection of the pool; PostgreSQL
+ * plans it again by itself when a table it reads changes. Its result must name its columns: a
+ * prepared `select *` fails ("cached plan must not change result type") on every run after a
+ * migration adds a column, until the connection closes, so such a text is refused here.
+ */
+export function prepared(text: string, values: readonly unknown[]): pg.QueryConfig {
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    if (STAR_RESULT.test(text)) throw new Error('a prepared statement names its result columns (no `*`)');
+    if (preparedNames.size >= PREPARED_NAMES_KEPT) preparedNames.clear();
+    name = `p_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
+    preparedNames.set(text, name);
+  }
+  return { name, text, values: [...values] };
 }
 
 /** Runs `fn` in a transaction; commits on success, rolls back on any error. */

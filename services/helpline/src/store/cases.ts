@@ -11,7 +11,7 @@ import {
   type Outcome,
   type Priority,
 } from '@telecare/contracts';
-import { withTransaction } from '@telecare/platform';
+import { prepared, withTransaction } from '@telecare/platform';
 import { z } from 'zod';
 import { ALERT_WINDOW } from '../alert-window.ts';
 import { type AlertContext, decide, decideAlert } from '../core/index.ts';
@@ -37,7 +37,15 @@ import {
   type StoreContext,
   stamp,
 } from './context.ts';
-import { becauseOf, CaseRow, type StoredCase, toCase, toEvent, toSnapshot } from './rows.ts';
+import {
+  becauseOf,
+  CaseRow,
+  SNAPSHOT_COLUMNS,
+  type StoredCase,
+  toCase,
+  toEvent,
+  toSnapshot,
+} from './rows.ts';
 
 // Cases: the shell around the case core. Each change loads and locks the case, asks the core
 // (`decide`), and writes the patch and the events with their outbox rows in one transaction.
@@ -125,8 +133,9 @@ export const busySql = (ctx: StoreContext, c: string) =>
        > coalesce((select max(e.seq) from ${ctx.t.events} e where e.case_id = ${c}.id and e.kind in ('offered', 'reassigned')), 0))`;
 
 // A case as the core sees it reads none of its alerts, only what they come to (the row's tally).
+// Its columns are named: it runs as a prepared statement (timers scan with it every tick).
 const snapshotSql = (ctx: StoreContext, where: string) =>
-  `select c.*,
+  `select ${SNAPSHOT_COLUMNS.map((k) => `c.${k}`).join(', ')},
      coalesce(${ctx.consoles.thereSql('c.offered_to', '$1')}, false) as offered_to_present,
      coalesce(${ctx.consoles.awaySql('c.offered_to')}, false) as offered_to_away,
      ${busySql(ctx, 'c')} as offered_to_busy,
@@ -151,8 +160,10 @@ export async function lockSnapshots(
   skipLocked = false,
 ): Promise<CaseSnapshot[]> {
   const { rows } = await db.query(
-    `${snapshotSql(ctx, where)} for update of c${skipLocked ? ' skip locked' : ''}`,
-    [now, ...params],
+    prepared(`${snapshotSql(ctx, where)} for update of c${skipLocked ? ' skip locked' : ''}`, [
+      now,
+      ...params,
+    ]),
   );
   return rows.map(toSnapshot);
 }
@@ -165,7 +176,7 @@ export async function readSnapshots(
   where: string,
   params: unknown[],
 ): Promise<CaseSnapshot[]> {
-  const { rows } = await db.query(snapshotSql(ctx, where), [now, ...params]);
+  const { rows } = await db.query(prepared(snapshotSql(ctx, where), [now, ...params]));
   return rows.map(toSnapshot);
 }
 

@@ -1,6 +1,6 @@
 import { type CaseEvent, newId } from '@telecare/contracts';
 import type { Pool } from '@telecare/platform';
-import type { QueryResult, QueryResultRow } from 'pg';
+import type { QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import type { CasePatch, CaseSnapshot, EventDraft } from '../core/model.ts';
 import { IdempotencyKeyReusedError } from '../errors.ts';
 import type { ConsoleStore } from '../presence.ts';
@@ -9,6 +9,8 @@ import { toEvent } from './rows.ts';
 /** What both a pool and a client in a transaction can do. */
 export interface Db {
   query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+  /** A prepared statement (`prepared`). */
+  query<R extends QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>>;
 }
 
 /** The helpline's tables, qualified with its schema. */

@@ -1,5 +1,5 @@
 import type { CaseEvent } from '@telecare/contracts';
-import { withTransaction } from '@telecare/platform';
+import { prepared, withTransaction } from '@telecare/platform';
 import type { Db, StoreContext } from './context.ts';
 
 // Handovers to the partner centre: the overflow rung's `escalated` events still to be delivered.
@@ -45,15 +45,17 @@ export async function claimHandovers(
       data: Record<string, unknown>;
       at: Date;
     }>(
-      `with due as (
-         select event_id from ${ctx.t.handovers}
-          where done_at is null and due_at <= $1
-          order by due_at, event_id limit $3 for update skip locked)
-       update ${ctx.t.handovers} h set due_at = $2, attempts = h.attempts + 1
-         from due, ${ctx.t.events} e
-        where h.event_id = due.event_id and e.id = h.event_id
-       returning h.event_id, h.case_id, h.attempts, e.data, e.at`,
-      [now, new Date(now.getTime() + leaseSeconds * 1000), limit],
+      prepared(
+        `with due as (
+           select event_id from ${ctx.t.handovers}
+            where done_at is null and due_at <= $1
+            order by due_at, event_id limit $3 for update skip locked)
+         update ${ctx.t.handovers} h set due_at = $2, attempts = h.attempts + 1
+           from due, ${ctx.t.events} e
+          where h.event_id = due.event_id and e.id = h.event_id
+         returning h.event_id, h.case_id, h.attempts, e.data, e.at`,
+        [now, new Date(now.getTime() + leaseSeconds * 1000), limit],
+      ),
     );
     return rows.map((r) => ({
       eventId: r.event_id,

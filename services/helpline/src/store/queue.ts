@@ -1,5 +1,5 @@
 import type { CaseEvent } from '@telecare/contracts';
-import { withTransaction } from '@telecare/platform';
+import { prepared, withTransaction } from '@telecare/platform';
 import { decide } from '../core/decide.ts';
 import {
   ALARM_PRIORITIES,
@@ -23,20 +23,21 @@ import { addHandovers } from './handovers.ts';
 export async function dispatch(ctx: StoreContext, now: Date, offerSeconds: number): Promise<CaseEvent[]> {
   return withTransaction(ctx.pool, async (db) => {
     const locked = await db.query<{ ok: boolean }>(
-      'select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as ok',
-      [`${ctx.schema}:dispatch`],
+      prepared('select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as ok', [`${ctx.schema}:dispatch`]),
     );
     if (!locked.rows[0]?.ok) return [];
     // Only people who are there: available by choice and with a console heard from just now.
     const { rows: free } = await db.query<{ user_id: string }>(
-      `select p.user_id from "${ctx.schema}".presence p join "${ctx.schema}".users u on u.id = p.user_id
-       where p.status = 'available' and u.role = 'operator'
-         and ${ctx.consoles.connectedSql('p.user_id', '$1')}
-         and not exists (select 1 from ${ctx.t.cases} c
-           where (c.state = 'offered' and c.offered_to = p.user_id)
-              or (c.state = 'accepted' and c.assigned_to = p.user_id))
-       order by p.since, p.user_id`,
-      [now],
+      prepared(
+        `select p.user_id from "${ctx.schema}".presence p join "${ctx.schema}".users u on u.id = p.user_id
+         where p.status = 'available' and u.role = 'operator'
+           and ${ctx.consoles.connectedSql('p.user_id', '$1')}
+           and not exists (select 1 from ${ctx.t.cases} c
+             where (c.state = 'offered' and c.offered_to = p.user_id)
+                or (c.state = 'accepted' and c.assigned_to = p.user_id))
+         order by p.since, p.user_id`,
+        [now],
+      ),
     );
     const events: CaseEvent[] = [];
     // Case by case in queue order, each to the longest-available free operator, but not straight
@@ -47,10 +48,13 @@ export async function dispatch(ctx: StoreContext, now: Date, offerSeconds: numbe
     const left = free.map((f) => f.user_id);
     while (left.length > 0) {
       const { rows } = await db.query<{ id: string; last_offered_to: string | null }>(
-        `select id, last_offered_to from ${ctx.t.cases}
-         where state = 'queued' and not test_mode
-         order by priority, raised_at, id
-         limit 1 for update skip locked`,
+        prepared(
+          `select id, last_offered_to from ${ctx.t.cases}
+           where state = 'queued' and not test_mode
+           order by priority, raised_at, id
+           limit 1 for update skip locked`,
+          [],
+        ),
       );
       const next = rows[0];
       if (!next) break;
@@ -72,10 +76,12 @@ export async function dispatch(ctx: StoreContext, now: Date, offerSeconds: numbe
     // offer, so this ends.
     for (;;) {
       const { rows: waiting } = await db.query<{ id: string; priority: number }>(
-        `select id, priority from ${ctx.t.cases}
-         where state = 'queued' and not test_mode and priority = any($1)
-         order by priority, raised_at, id limit 1 for update skip locked`,
-        [ALARM_PRIORITIES],
+        prepared(
+          `select id, priority from ${ctx.t.cases}
+           where state = 'queued' and not test_mode and priority = any($1)
+           order by priority, raised_at, id limit 1 for update skip locked`,
+          [ALARM_PRIORITIES],
+        ),
       );
       const urgent = waiting[0];
       if (!urgent) break;

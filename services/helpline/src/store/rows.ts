@@ -138,6 +138,11 @@ const SnapshotRow = CaseRow.omit({ alerts: true, device_serials: true }).extend(
   ),
 });
 
+/** What a snapshot reads of the case's own row (the rest, `offered_to_present` and on, is worked out). */
+export const SNAPSHOT_COLUMNS = Object.keys(SnapshotRow.shape).filter(
+  (k) => !/^(offered_to|holder)_(present|away|busy|signed_in)$/.test(k),
+);
+
 /** A locked case row as the core sees it. */
 export function toSnapshot(row: unknown): CaseSnapshot {
   const r = SnapshotRow.parse(row);
