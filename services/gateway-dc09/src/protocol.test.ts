@@ -529,6 +529,7 @@ describe('data', () => {
       'MR alarm.restored',
       'PR alarm.restored',
       'QR alarm.restored',
+      'SR smoke.restored',
       'UR alarm.restored',
       'WR flood.restored',
       'ZR temperature',

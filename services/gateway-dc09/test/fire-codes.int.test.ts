@@ -1,0 +1,117 @@
+import { names, TelecareEvent } from '@telecare/contracts';
+import {
+  connectNats,
+  createLogger,
+  type JetStreamManager,
+  jetstreamManager,
+  type NatsConnection,
+} from '@telecare/platform';
+import { Dc09Dialler } from '@telecare/simulators';
+import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type GatewayDc09Handle,
+  loadGatewayDc09Config,
+  openDc09Accounts,
+  startGatewayDc09,
+} from '../src/index.ts';
+import { testAccount } from './support.ts';
+
+/**
+ * A sprinkler flowing, a near alarm and a fire detector's fault, sent by the simulators' dialler
+ * to the gateway on real NATS: each is in EVENTS as the type triage raises, with its source code,
+ * when the ACK arrives.
+ */
+
+const ns = uniqueNamespace('gwdc09fire');
+const n = names(ns);
+const logger = createLogger('gateway-dc09-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+
+let gateway: GatewayDc09Handle;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+const diallers: Dc09Dialler[] = [];
+
+async function dialler(account: string): Promise<Dc09Dialler> {
+  const d = new Dc09Dialler({
+    host: '127.0.0.1',
+    port: gateway.dc09.tcpPort,
+    transport: 'tcp',
+    account,
+    answerTimeoutMs: 1_500,
+  });
+  await d.connect();
+  diallers.push(d);
+  return d;
+}
+
+/** The coded events of `serial` in EVENTS (not the heartbeat every accepted frame adds), as `type sourcecode`. */
+async function eventsOf(serial: string): Promise<string[]> {
+  const info = await jsm.streams.info(n.streams.events);
+  const out: string[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && seq > 0; seq++) {
+    const m = await jsm.streams.getMessage(n.streams.events, { seq }).catch(() => null);
+    if (!m) continue;
+    const e = TelecareEvent.parse(m.json());
+    if (e.subject === serial && e.sourcecode !== undefined) out.push(`${e.type} ${e.sourcecode}`);
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-fire-test', logger });
+  const accounts = await openDc09Accounts(nc, n);
+  await accounts.put('F001', JSON.stringify(testAccount('F001')));
+  await accounts.put('F002', JSON.stringify(testAccount('F002')));
+  gateway = await startGatewayDc09(
+    loadGatewayDc09Config(
+      serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
+    ),
+    { logger },
+  );
+  jsm = await jetstreamManager(nc);
+});
+
+afterAll(async () => {
+  for (const d of diallers) await d.close();
+  await gateway?.close();
+  await nc?.close();
+  await cleanupNamespace(ns);
+});
+
+describe('fire codes through the gateway', () => {
+  it('a sprinkler flowing (CID 1113) and a near alarm (CID 1118) are stored as fires before the ACK; the restore as a restore', async () => {
+    const d = await dialler('F001');
+    expect(await d.sendCid([{ kind: 'cid', qualifier: 1, code: '113', zone: '004' }])).toMatchObject({
+      reply: 'ACK',
+    });
+    // The ACK came after the store: the event is there the moment it arrives.
+    expect(await eventsOf('DC09-F001')).toEqual(['smoke.detected CID 1113']);
+    expect(await d.sendCid([{ kind: 'cid', qualifier: 1, code: '118', zone: '005' }])).toMatchObject({
+      reply: 'ACK',
+    });
+    expect(await d.sendCid([{ kind: 'cid', qualifier: 3, code: '113', zone: '004' }])).toMatchObject({
+      reply: 'ACK',
+    });
+    expect(await eventsOf('DC09-F001')).toEqual([
+      'smoke.detected CID 1113',
+      'smoke.detected CID 1118',
+      'smoke.restored CID 3113',
+    ]);
+  });
+
+  it('SIA SA (sprinkler) is a fire, FT (fire trouble) a fault, FJ its restore', async () => {
+    const d = await dialler('F002');
+    const result = await d.sendSia([
+      { kind: 'sia', code: 'SA', zone: '04' },
+      { kind: 'sia', code: 'FT', zone: '05' },
+      { kind: 'sia', code: 'FJ', zone: '05' },
+    ]);
+    expect(result.reply).toBe('ACK');
+    expect(await eventsOf('DC09-F002')).toEqual([
+      'smoke.detected SIA SA',
+      'line.fault SIA FT',
+      'line.restored SIA FJ',
+    ]);
+  });
+});
