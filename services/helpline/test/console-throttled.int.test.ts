@@ -202,6 +202,31 @@ describe('a console whose page timers run once a minute (Chromium, intensive thr
   );
 
   it(
+    'a supervisor’s list of who is there is read again every few seconds, not once a minute',
+    async () => {
+      await h.user('sid', 'supervisor');
+      const wes = await h.user('wes', 'operator');
+      const supervisor = await signInConsole(browser, h.helpline.url, 'sid', undefined, (context) =>
+        context.addInitScript(THROTTLED),
+      );
+      const presence = supervisor.locator(`#people-list tr[data-user-id="${wes.id}"] .presence`);
+      await presence.waitFor();
+      const shown = await presence.textContent();
+      await supervisor.evaluate('window.__throttle.wakeNow()');
+      // Wes sets himself away: nothing on the stream says so; the supervisor's list is read again.
+      expect(
+        (await h.api('/api/presence', { method: 'PUT', body: { status: 'away' }, as: wes.cookie })).status,
+      ).toBe(200);
+      await supervisor
+        .locator(`#people-list tr[data-user-id="${wes.id}"] .presence:text("away")`)
+        .waitFor({ timeout: 15_000 });
+      expect(shown).not.toContain('away');
+      await supervisor.context().close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'where the ticker’s worker cannot start, the page’s own timer ticks: clocks run and the reminder sounds',
     async () => {
       await h.user('uma', 'operator');

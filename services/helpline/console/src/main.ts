@@ -21,7 +21,7 @@ import { armSound } from './sound.ts';
 import { state } from './state.ts';
 import { closeStream, connect, onCase, onCaseChange, pressedAgain, whenSnapshot } from './stream.ts';
 import { refreshTargets } from './targets.ts';
-import { after } from './ticker.ts';
+import { after, every } from './ticker.ts';
 import { renderTitle, wireTitle } from './title.ts';
 import { type CaseSummary, isOpen, type Me } from './types.ts';
 
@@ -197,10 +197,11 @@ async function boot(): Promise<void> {
   void refreshTargets();
   if (timersStarted) return;
   timersStarted = true;
-  setInterval(() => void refreshTargets(), 15_000);
+  // On the ticker, not the page's timers, which a hidden tab runs once a minute (`ticker.ts`).
+  every(15_000, () => void refreshTargets());
   // Who is there changes without a case changing: the supervisor's list is read again every few seconds.
-  setInterval(() => void refreshPeople(), PEOPLE_EVERY_MS);
+  every(PEOPLE_EVERY_MS, () => void refreshPeople());
   void refreshOverview();
-  setInterval(() => void refreshOverview(), OVERVIEW_EVERY_MS);
+  every(OVERVIEW_EVERY_MS, () => void refreshOverview());
 }
 void boot();

@@ -2,7 +2,8 @@
  * The console's one-second tick, for the work that must not wait: the answer clocks and the banner,
  * the reminder tone of a P1 waiting unanswered (`queue.ts`, `sound.ts`), the live stream's silence
  * watch and its reopening after the browser gave it up (`stream.ts`), a first load's retries
- * (`main.ts`) and the sign-in's countdown (`session.ts`).
+ * (`main.ts`), a supervisor's lists read again every few seconds (`every`, `main.ts`) and the
+ * sign-in's countdown (`session.ts`).
  *
  * A page's own timers are slowed in a background tab, and after five minutes hidden and 30 s silent
  * Chromium runs them once a minute at most: an operator who kept the console behind the phone
@@ -67,4 +68,19 @@ export function everySecond(run: () => void): void {
 export function after(ms: number, run: () => void): void {
   pending.push({ due: performance.now() + ms, run });
   start();
+}
+
+/**
+ * Runs `run` every `ms` (whole seconds: the ticker's resolution), the first time `ms` from now, in
+ * a background tab too: a supervisor's list of who is there, read every 3 s, was read once a minute
+ * in a tab hidden for five minutes.
+ */
+export function every(ms: number, run: () => void): void {
+  let due = performance.now() + ms;
+  everySecond(() => {
+    const now = performance.now();
+    if (now < due) return;
+    due = now + ms;
+    run();
+  });
 }
