@@ -11,6 +11,13 @@ const WHOLE_STACK = ['tests/scenarios/*.int.test.ts', 'tests/faults/*.int.test.t
 /** The property tests' seed, from `PROPERTY_SEED` (see the file). */
 const setupFiles = ['packages/testkit/src/property-seed.ts'];
 
+/**
+ * `expect.poll` waits for a condition on real servers, a browser or a service under load: vitest's
+ * default (1 s) failed an accept that took a little longer on a loaded run. A wait that fails means
+ * the condition did not come in 10 s; each poll of a page or an API costs CPU, so not every 50 ms.
+ */
+const expectServers = { poll: { timeout: 10_000, interval: 100 } };
+
 // One vitest setup, three projects: `unit` is pure and fast; `integration` talks to the real
 // Mosquitto, NATS, Redis and PostgreSQL on loopback (see infra/servers.sh); `whole-stack` runs
 // the files above one at a time once `integration` is done.
@@ -46,6 +53,7 @@ export default defineConfig({
           isolate: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
+          expect: expectServers,
           // Files share two cores and four servers; a unique namespace per file keeps them apart.
           // Most files spend their time waiting on the servers, so three at a time keep both cores
           // busy without starving any file's timers.
@@ -62,6 +70,7 @@ export default defineConfig({
           isolate: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
+          expect: expectServers,
           maxWorkers: 1,
           sequence: { groupOrder: 2 },
         },
