@@ -14,7 +14,11 @@ const diallers: Dc09Dialler[] = [];
 const run = Date.now().toString(36).toUpperCase();
 
 /** A resident with a disperser registered, and the disperser's DC-09 account as the registry publishes it. */
-async function home(account: string, key: string | null): Promise<{ residentId: string; serial: string }> {
+async function home(
+  account: string,
+  key: string | null,
+  kind: 'home-unit' | 'smoke-detector' = 'home-unit',
+): Promise<{ residentId: string; serial: string }> {
   const resident = await platform.registryClient.createResident({
     name: 'Test Resident',
     address: '1 Test Street, Gloucester',
@@ -26,13 +30,14 @@ async function home(account: string, key: string | null): Promise<{ residentId: 
   await platform.registryClient.createDevice({
     serial,
     residentId: resident.id,
-    kind: 'home-unit',
+    kind,
     location: 'hall',
     supervisionIntervalS: 3600,
   });
   const entry = dc09Account(account, {
     serial,
     residentId: resident.id,
+    kind,
     key,
     updatedAt: new Date().toISOString(),
   });
@@ -330,5 +335,75 @@ describe('what a panel says of a press after it, on the case', () => {
     const opened = await openCaseOf(residentId);
     expect(opened).toMatchObject({ priority: 1, type: 'pendant.pressed' });
     expect(opened.because[0]?.reason).toContain('still present (a status report, not a new press)');
+  });
+});
+
+// A fire trouble (Contact ID 373: a fire zone's loop open, a detector dirty or failed) is the
+// detector's own fault. It was a `line.fault`: the operator read "Communication line fault", the
+// panel's real line fault shared its limit and either's restore closed the other, and a smoke
+// detector dialling in itself was refused it (a smoke detector reports no line fault).
+describe("a panel's fire trouble is the detector's own fault, apart from its line", () => {
+  type Step = { kind: string; data: Record<string, unknown> };
+  type Detail = Case & { events: Step[] };
+  const detailOf = (id: string) => platform.helplineGet<Detail>(`/api/cases/${id}`);
+  const joined = async (id: string, type: string) =>
+    waitFor(
+      async () => {
+        const d = await detailOf(id);
+        return d.events.some((e) => e.kind === 'alert-joined' && e.data.type === type) ? d : undefined;
+      },
+      { what: `${type} on the case`, timeoutMs: 20_000, intervalMs: 50 },
+    );
+  const cid = (qualifier: 1 | 3, code: string) => [{ kind: 'cid' as const, qualifier, code, zone: '003' }];
+
+  it('1373 raises a case that says the device reports a fault; its restore 3373 leaves the line fault 1350 open, 3350 resolves it', async () => {
+    const { residentId } = await home('C4F1', null);
+    // A panel stamps to the second: each report a second apart, so a restore never shares its
+    // fault's second (where the order of the two is the order of their ids).
+    let clock = Date.now() - 10_000;
+    const d = new Dc09Dialler({
+      host: platform.dc09.host,
+      port: platform.dc09.tcpPort,
+      transport: 'tcp',
+      account: 'C4F1',
+      now: () => {
+        clock += 1_000;
+        return clock;
+      },
+    });
+    await d.connect();
+    diallers.push(d);
+    expect((await d.sendCid(cid(1, '373'))).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect(opened).toMatchObject({ priority: 3, type: 'device.fault' });
+    expect(opened.because[0]?.reason).toMatch(/^Device reports a fault of its own: /);
+
+    expect((await d.sendCid(cid(1, '350'))).reply).toBe('ACK');
+    await joined(opened.id, 'line.fault');
+    expect((await d.sendCid(cid(3, '373'))).reply).toBe('ACK');
+    const restored = await joined(opened.id, 'fault.restored');
+    // The line fault is still open: the case waits.
+    expect(restored.state).toBe('queued');
+    expect(restored.events.find((e) => e.data.type === 'fault.restored')?.data).toMatchObject({
+      closedType: 'device.fault',
+      effect: 'noted',
+    });
+
+    expect((await d.sendCid(cid(3, '350'))).reply).toBe('ACK');
+    await waitFor(async () => ((await detailOf(opened.id)).state === 'resolved' ? true : undefined), {
+      what: 'the case resolved once both faults are restored',
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
+    expect(await detailOf(opened.id)).toMatchObject({ outcome: 'technical-resolved' });
+  });
+
+  it('a smoke detector that dials in itself: its fire trouble is stored and raises a case', async () => {
+    const { residentId } = await home('C4F2', null, 'smoke-detector');
+    const d = await dialler('C4F2', 'tcp');
+    expect((await d.sendSia([{ kind: 'sia', code: 'FT', zone: '01' }])).reply).toBe('ACK');
+    const opened = await openCaseOf(residentId);
+    expect(opened).toMatchObject({ priority: 3, type: 'device.fault' });
+    expect(opened.because[0]).toMatchObject({ deviceKind: 'smoke-detector' });
   });
 });

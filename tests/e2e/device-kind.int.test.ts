@@ -60,4 +60,38 @@ describe('the kind of device, from the device to the helpline', () => {
       why: 'alarm-restore',
     });
   });
+
+  it('a smoke detector reports a fault of its own over MQTT: a P3 case naming it, resolved by its restore', async () => {
+    const faultSerial = `${serial}-F`;
+    const { residentId: home, device: detector } = await addDeviceHome(
+      platform,
+      faultSerial,
+      'smoke-detector',
+    );
+    try {
+      // Stored (acked), not refused as a type a smoke detector does not report.
+      await detector.send('device.fault');
+      const opened = await waitFor(
+        async () =>
+          (await platform.helplineGet<Case[]>('/api/cases?state=all')).find((c) => c.residentId === home),
+        { what: 'the fault case', timeoutMs: 15_000 },
+      );
+      expect(opened).toMatchObject({ priority: 3, type: 'device.fault' });
+      const raised = await platform.helplineGet<Detail>(`/api/cases/${opened.id}`);
+      expect(raised.because[0]).toMatchObject({ deviceSerial: faultSerial, deviceKind: 'smoke-detector' });
+      expect(raised.because[0]?.reason).toMatch(/^Device reports a fault of its own: /);
+
+      await detector.send('fault.restored');
+      const resolved = await waitFor(
+        async () => {
+          const d = await platform.helplineGet<Detail>(`/api/cases/${opened.id}`);
+          return d.state === 'resolved' ? d : undefined;
+        },
+        { what: 'the fault case resolved by its restore', timeoutMs: 15_000 },
+      );
+      expect(resolved).toMatchObject({ outcome: 'technical-resolved' });
+    } finally {
+      await detector.close();
+    }
+  });
 });

@@ -51,6 +51,18 @@ describe('what each kind of device reports', () => {
       for (const kind of DEVICE_KINDS) expect(mayReport(kind, type), `${kind} ${type}`).toBe(false);
   });
 
+  it('every detector and the home unit report a fault of their own and its clearing; a button does not', () => {
+    const detectors = DEVICE_KINDS.filter((k) => k.endsWith('-detector'));
+    expect(detectors).toHaveLength(6);
+    for (const kind of [...detectors, 'home-unit'])
+      for (const type of ['device.fault', 'fault.restored'])
+        expect(mayReport(kind, type), `${kind} ${type}`).toBe(true);
+    for (const kind of ['pendant', 'pullcord', 'door-contact'])
+      expect(mayReport(kind, 'device.fault'), kind).toBe(false);
+    expect(TAXONOMY['device.fault']).toMatchObject({ priority: 3, category: 'technical', derived: false });
+    expect(TAXONOMY['fault.restored']).toMatchObject({ priority: 5, restores: 'device.fault' });
+  });
+
   it('an unknown kind or type reports nothing', () => {
     expect(mayReport('toaster', 'heartbeat')).toBe(false);
     expect(mayReport('pendant', 'pendant.exploded')).toBe(false);

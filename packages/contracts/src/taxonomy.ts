@@ -78,6 +78,10 @@ export const TAXONOMY = {
   'rf.jammed': t(3, 'technical', 'Radio jamming detected'),
   'supervision.lost': t(3, 'technical', 'No heartbeat within the supervision interval', { derived: true }),
   'device.tamper': t(3, 'technical', 'Device tampered with'),
+  // A device saying it is faulty itself: a smoke detector dirty, out of its sensitivity or failing
+  // its self-test, a panel's fire zone in trouble. Not its line: the device may not sense what it
+  // is there for, so someone must see to it.
+  'device.fault': t(3, 'technical', 'Device reports a fault of its own'),
   // Raised by gateway-mqtt from the broker's connection log, never sent by a device: its login
   // taken over again and again from more than one address (a copied secret and the real device).
   'device.login-contested': t(3, 'technical', "Device's login in use from two places", { derived: true }),
@@ -136,6 +140,7 @@ export const TAXONOMY = {
   'line.restored': t(5, 'record', 'Communication line restored', { restores: 'line.fault' }),
   'rf.restored': t(5, 'record', 'Radio jamming ended', { restores: 'rf.jammed' }),
   'tamper.restored': t(5, 'record', 'Tamper cleared', { restores: 'device.tamper' }),
+  'fault.restored': t(5, 'record', 'Device fault cleared', { restores: 'device.fault' }),
   'battery.restored': t(5, 'record', 'Battery replaced', { restores: 'battery.low' }),
   'sensor.activity-restored': t(5, 'record', 'Movement sensor sees again', {
     restores: 'sensor.no-activity',
@@ -219,6 +224,12 @@ export const EVERY_DEVICE_REPORTS = [
 ] as const satisfies readonly EventType[];
 
 /**
+ * A detector that checks itself (its chamber dirty, its sensitivity out of range, its self-test
+ * failed) says so, and says when it is right again: a detector that cannot sense protects nobody.
+ */
+const DETECTOR_FAULTS = ['device.fault', 'fault.restored'] as const satisfies readonly EventType[];
+
+/**
  * The event types each kind of device reports of its own, beyond `EVERY_DEVICE_REPORTS`. A stolen
  * login of a door contact must not be able to send `medication.taken`, `carer.arrived`, `motion` or
  * a restore and so hide a resident's wellbeing alerts or close a condition it never saw: the
@@ -231,12 +242,12 @@ export const KIND_REPORTS = {
   pendant: ['pendant.pressed', 'alarm.cancelled', 'alarm.restored'],
   pullcord: ['pullcord.pulled', 'alarm.cancelled', 'alarm.restored'],
   // Its cancel button: a resident who is fine cancels within the pre-alarm window.
-  'fall-detector': ['fall.detected', 'alarm.cancelled', 'alarm.restored'],
-  'smoke-detector': ['smoke.detected', 'smoke.restored'],
-  'heat-detector': ['heat.detected', 'heat.restored'],
-  'co-detector': ['co.detected', 'co.restored'],
-  'gas-detector': ['gas.detected', 'gas.restored'],
-  'flood-detector': ['flood.detected', 'flood.restored'],
+  'fall-detector': ['fall.detected', 'alarm.cancelled', 'alarm.restored', ...DETECTOR_FAULTS],
+  'smoke-detector': ['smoke.detected', 'smoke.restored', ...DETECTOR_FAULTS],
+  'heat-detector': ['heat.detected', 'heat.restored', ...DETECTOR_FAULTS],
+  'co-detector': ['co.detected', 'co.restored', ...DETECTOR_FAULTS],
+  'gas-detector': ['gas.detected', 'gas.restored', ...DETECTOR_FAULTS],
+  'flood-detector': ['flood.detected', 'flood.restored', ...DETECTOR_FAULTS],
   'temperature-sensor': ['temperature'],
   'door-contact': ['door.opened', 'door.closed'],
   pir: ['motion'],

@@ -171,6 +171,16 @@ const DEFAULT_RULES: RuleSetInput = {
       reason: TRIGGER_REASON,
       limit: FLAPPING,
     },
+    // A detector's own fault (dirty, out of range, its self-test failed): a limit of its own, apart
+    // from the panel's line, so neither's repeats silence the other.
+    {
+      id: 'trigger.device-fault',
+      version: 1,
+      kind: 'trigger',
+      on: ['device.fault'],
+      reason: TRIGGER_REASON,
+      limit: FLAPPING,
+    },
     // The gateway raises it at most once per 10 minutes a login is fought over.
     {
       id: 'trigger.login-contested',
@@ -347,6 +357,7 @@ const DEFAULT_RULES: RuleSetInput = {
           'line.restored',
           'rf.restored',
           'tamper.restored',
+          'fault.restored',
           'battery.restored',
         ],
       },

@@ -29,6 +29,7 @@ const TRIGGERS: ReadonlyArray<[EventType, 1 | 2 | 3 | 4, string, string]> = [
   ['line.fault', 3, 'trigger.line-fault', 'home-unit'],
   ['rf.jammed', 3, 'trigger.rf-jammed', 'home-unit'],
   ['device.tamper', 3, 'trigger.tamper', 'smoke-detector'],
+  ['device.fault', 3, 'trigger.device-fault', 'smoke-detector'],
   ['device.login-contested', 3, 'trigger.login-contested', 'pendant'],
   ['battery.low', 4, 'trigger.battery-low', 'pendant'],
 ];
@@ -62,11 +63,11 @@ describe('default trigger rules', () => {
     const limited = DEFAULT_RULE_SET.rules.some(
       (rule) => rule.id === ruleId && rule.kind === 'trigger' && rule.limit,
     );
-    // A contested login's rule was made with its limit: its first version.
+    // A contested login's rule and a device's own fault's were made with their limit: their first version.
     const version =
       ruleId === 'trigger.pendant' ||
       ruleId === 'trigger.pullcord' ||
-      (limited && ruleId !== 'trigger.login-contested')
+      (limited && ruleId !== 'trigger.login-contested' && ruleId !== 'trigger.device-fault')
         ? 2
         : 1;
     expect(alert).toMatchObject({

@@ -1,4 +1,4 @@
-import type { TelecareEvent } from '@telecare/contracts';
+import { TAXONOMY, type TelecareEvent } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
 import { testAccount } from '../test/support.ts';
 import { frameBody } from './frame.ts';
@@ -61,36 +61,47 @@ describe('a sprinkler flowing, a duct detector and a near alarm are fires', () =
   });
 });
 
-describe('a fire detector with a fault is a fault an operator sees', () => {
+describe("a fire detector with a fault is the detector's own fault, which an operator sees", () => {
   // Fire trouble, sensor trouble, a smoke detector's sensitivity out of range, a failed self-test,
   // a detector that needs cleaning.
   const TROUBLES = ['373', '380', '385', '386', '389', '393'];
 
-  it('Contact ID fire and sensor troubles raise line.fault (P3); their restores line.restored', () => {
+  it('Contact ID fire and sensor troubles raise device.fault (P3); their restores fault.restored', () => {
     for (const code of TROUBLES) {
-      expect(cid('1', code), code).toEqual({ type: 'line.fault' });
-      expect(cid('6', code), code).toEqual({ type: 'line.fault', condition: 'still-present' });
-      expect(cid('3', code), code).toEqual({ type: 'line.restored', condition: 'restore' });
+      expect(cid('1', code), code).toEqual({ type: 'device.fault' });
+      expect(cid('6', code), code).toEqual({ type: 'device.fault', condition: 'still-present' });
+      expect(cid('3', code), code).toEqual({ type: 'fault.restored', condition: 'restore' });
     }
+  });
+
+  it('the operator reads that the device reports a fault of its own, not a communication line fault', () => {
+    const type = cid('1', '373')?.type ?? 'code.unmapped';
+    expect(TAXONOMY[type]).toMatchObject({
+      priority: 3,
+      category: 'technical',
+      description: 'Device reports a fault of its own',
+    });
+    const restore = cid('3', '373')?.type ?? 'code.unmapped';
+    expect(TAXONOMY[restore]).toMatchObject({ priority: 5, restores: type });
   });
 
   it('Contact ID 374 is an exit error (an intruder zone open as the panel armed), not a fire trouble: unmapped', () => {
     expect(cid('1', '374')).toBeUndefined();
   });
 
-  it('SIA FT (fire trouble), FY (fire point missing) and ST (sprinkler trouble) raise line.fault; FJ and SJ restore it', () => {
-    for (const code of ['FT', 'FY', 'ST']) expect(sia(code), code).toEqual({ type: 'line.fault' });
-    for (const code of ['FJ', 'SJ']) expect(sia(code), code).toEqual({ type: 'line.restored' });
+  it('SIA FT (fire trouble), FY (fire point missing) and ST (sprinkler trouble) raise device.fault; FJ and SJ restore it', () => {
+    for (const code of ['FT', 'FY', 'ST']) expect(sia(code), code).toEqual({ type: 'device.fault' });
+    for (const code of ['FJ', 'SJ']) expect(sia(code), code).toEqual({ type: 'fault.restored' });
     // FK is DC-03's fire test end, no trouble.
     expect(sia('FK')).toBeUndefined();
   });
 
   it('whole frames: a fire trouble and its restore', async () => {
-    expect(await eventsOf('ADM-CID', '1373 01 004')).toEqual(['line.fault CID 1373', 'heartbeat']);
-    expect(await eventsOf('ADM-CID', '3373 01 004')).toEqual(['line.restored CID 3373', 'heartbeat']);
-    expect(await eventsOf('ADM-CID', '1393 01 004')).toEqual(['line.fault CID 1393', 'heartbeat']);
-    expect(await eventsOf('SIA-DCS', 'Nri1/FT004')).toEqual(['line.fault SIA FT', 'heartbeat']);
-    expect(await eventsOf('SIA-DCS', 'Nri1/FJ004')).toEqual(['line.restored SIA FJ', 'heartbeat']);
+    expect(await eventsOf('ADM-CID', '1373 01 004')).toEqual(['device.fault CID 1373', 'heartbeat']);
+    expect(await eventsOf('ADM-CID', '3373 01 004')).toEqual(['fault.restored CID 3373', 'heartbeat']);
+    expect(await eventsOf('ADM-CID', '1393 01 004')).toEqual(['device.fault CID 1393', 'heartbeat']);
+    expect(await eventsOf('SIA-DCS', 'Nri1/FT004')).toEqual(['device.fault SIA FT', 'heartbeat']);
+    expect(await eventsOf('SIA-DCS', 'Nri1/FJ004')).toEqual(['fault.restored SIA FJ', 'heartbeat']);
   });
 });
 

@@ -57,18 +57,18 @@ export const CID_TYPES: Readonly<Record<string, EventType>> = {
   '355': 'supervision.lost',
   '356': 'line.fault',
   // A fire zone's trouble, a sensor's trouble, a smoke detector's sensitivity out of range, a failed
-  // self-test, a detector that needs cleaning: a detector that may not see a fire. The taxonomy has
-  // no fault type of a detector; line.fault (P3) is the nearest: what the sensor would send may not
-  // get through to us. The source code says which (`CID 1373`). 374 is an exit error, not a fire's.
-  '373': 'line.fault',
-  '380': 'line.fault',
+  // self-test, a detector that needs cleaning: a detector that may not see a fire, its own fault
+  // and not the panel's line. The source code says which (`CID 1373`). 374 is an exit error, not a
+  // fire's.
+  '373': 'device.fault',
+  '380': 'device.fault',
   '381': 'supervision.lost',
   '383': 'device.tamper',
   '384': 'battery.low',
-  '385': 'line.fault',
-  '386': 'line.fault',
-  '389': 'line.fault',
-  '393': 'line.fault',
+  '385': 'device.fault',
+  '386': 'device.fault',
+  '389': 'device.fault',
+  '393': 'device.fault',
   // Contact ID's cancel ("alarm cancelled by user"): the resident's, unlike a restore (Q=3).
   '406': 'alarm.cancelled',
   '601': 'test.manual',
@@ -118,12 +118,12 @@ export const SIA_TYPES: Readonly<Record<string, EventType>> = {
   SH: 'smoke.restored',
   SR: 'smoke.restored',
   // Fire trouble (a fire zone disabled by a fault), a fire point missing, a sprinkler's trouble: a
-  // detector that may not see a fire, line.fault as Contact ID 373. FJ and SJ are their restores.
-  FT: 'line.fault',
-  FY: 'line.fault',
-  ST: 'line.fault',
-  FJ: 'line.restored',
-  SJ: 'line.restored',
+  // detector that may not see a fire, its own fault as Contact ID 373. FJ and SJ are their restores.
+  FT: 'device.fault',
+  FY: 'device.fault',
+  ST: 'device.fault',
+  FJ: 'fault.restored',
+  SJ: 'fault.restored',
   GA: 'gas.detected',
   GH: 'gas.restored',
   GR: 'gas.restored',

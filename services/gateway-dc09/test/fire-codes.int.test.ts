@@ -1,4 +1,4 @@
-import { names, TelecareEvent } from '@telecare/contracts';
+import { DeadLetter, names, TelecareEvent } from '@telecare/contracts';
 import {
   connectNats,
   createLogger,
@@ -7,7 +7,7 @@ import {
   type NatsConnection,
 } from '@telecare/platform';
 import { Dc09Dialler } from '@telecare/simulators';
-import { cleanupNamespace, serviceEnv, uniqueNamespace } from '@telecare/testkit';
+import { cleanupNamespace, serviceEnv, uniqueNamespace, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type GatewayDc09Handle,
@@ -20,7 +20,8 @@ import { testAccount } from './support.ts';
 /**
  * A sprinkler flowing, a near alarm and a fire detector's fault, sent by the simulators' dialler
  * to the gateway on real NATS: each is in EVENTS as the type triage raises, with its source code,
- * when the ACK arrives.
+ * when the ACK arrives. A fire trouble is the detector's own fault (`device.fault`), which a
+ * smoke detector that dials in itself may report.
  */
 
 const ns = uniqueNamespace('gwdc09fire');
@@ -58,11 +59,22 @@ async function eventsOf(serial: string): Promise<string[]> {
   return out;
 }
 
+const deadLetters = async (): Promise<DeadLetter[]> => {
+  const info = await jsm.streams.info(n.streams.deadletter);
+  const out: DeadLetter[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && seq > 0; seq++) {
+    const m = await jsm.streams.getMessage(n.streams.deadletter, { seq }).catch(() => null);
+    if (m) out.push(DeadLetter.parse(m.json()));
+  }
+  return out;
+};
+
 beforeAll(async () => {
   nc = await connectNats({ url: serviceEnv(ns).NATS_URL as string, name: 'dc09-fire-test', logger });
   const accounts = await openDc09Accounts(nc, n);
   await accounts.put('F001', JSON.stringify(testAccount('F001')));
   await accounts.put('F002', JSON.stringify(testAccount('F002')));
+  await accounts.put('F003', JSON.stringify(testAccount('F003', { kind: 'smoke-detector' })));
   gateway = await startGatewayDc09(
     loadGatewayDc09Config(
       serviceEnv(ns, { GATEWAY_DC09_PORT: '0', DC09_PORT: '0', TELECARE_PARTITIONS: '4' }),
@@ -110,8 +122,42 @@ describe('fire codes through the gateway', () => {
     expect(result.reply).toBe('ACK');
     expect(await eventsOf('DC09-F002')).toEqual([
       'smoke.detected SIA SA',
-      'line.fault SIA FT',
-      'line.restored SIA FJ',
+      'device.fault SIA FT',
+      'fault.restored SIA FJ',
+    ]);
+  });
+
+  it("a smoke detector's own account: its fire troubles and their restores are stored, not refused as another kind's", async () => {
+    const d = await dialler('F003');
+    expect(await d.sendCid([{ kind: 'cid', qualifier: 1, code: '373', zone: '001' }])).toMatchObject({
+      reply: 'ACK',
+    });
+    expect(await d.sendCid([{ kind: 'cid', qualifier: 3, code: '373', zone: '001' }])).toMatchObject({
+      reply: 'ACK',
+    });
+    // Last, a code a smoke detector does not report: its refusal shows what the frames before it left.
+    const result = await d.sendSia([
+      { kind: 'sia', code: 'FT', zone: '01' },
+      { kind: 'sia', code: 'FJ', zone: '01' },
+      { kind: 'sia', code: 'OC', zone: '01' },
+    ]);
+    expect(result.reply).toBe('ACK');
+    expect(await eventsOf('DC09-F003')).toEqual([
+      'device.fault CID 1373',
+      'fault.restored CID 3373',
+      'device.fault SIA FT',
+      'fault.restored SIA FJ',
+    ]);
+    const letters = await waitFor(
+      async () => {
+        const mine = (await deadLetters()).filter((l) => l.account === 'F003');
+        return mine.some((l) => l.detail.includes('alarm.cancelled')) ? mine : undefined;
+      },
+      { what: "the cancel refused as not the smoke detector's", timeoutMs: 10_000 },
+    );
+    // The cancel alone: before, each fire trouble was refused as `line.fault` too.
+    expect(letters.map((l) => [l.reason, l.detail])).toEqual([
+      ['type-not-for-kind', 'a smoke-detector does not report alarm.cancelled'],
     ]);
   });
 });

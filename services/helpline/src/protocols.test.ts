@@ -26,6 +26,16 @@ describe('protocols', () => {
     );
   });
 
+  it("a device's own fault tells the operator it is the device, not the line, and that a detector may stay silent", () => {
+    const fault = protocolFor('device.fault');
+    expect(fault.title).toBe('A device reports a fault of its own');
+    const steps = fault.steps.join('\n');
+    expect(steps).toContain('not of the line');
+    expect(steps).toContain('smoke, heat or CO detector');
+    expect(steps).toContain('technician');
+    expect(protocolFor('line.fault').title).toBe('Technical alert: line.fault');
+  });
+
   it("a device's login in use from two places tells the operator to check the resident and have the secret re-issued", () => {
     const contested = protocolFor('device.login-contested');
     expect(contested.title).toContain('two places');

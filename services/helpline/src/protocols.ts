@@ -75,6 +75,17 @@ const BY_TYPE: Partial<Record<EventType, Protocol>> = {
       OUTCOME,
     ],
   },
+  // A detector that reports its own fault may not sense what it is there for: the resident must
+  // know their smoke, heat or CO alarm may stay silent until it is seen to.
+  'device.fault': {
+    title: 'A device reports a fault of its own',
+    steps: [
+      'The device the alert names (the code it was sent as says which fault: a fire zone in trouble, a detector dirty, out of range or failing its self-test) may not sense what it is there for until it is seen to. This is a fault of the device, not of the line: its other reports still reach us.',
+      'Call the resident: check they are safe, tell them which device is faulty and that it may not raise an alarm; for a smoke, heat or CO detector, ask whether another working alarm covers that room, and advise them to take care with cooking, heaters and candles until it is fixed.',
+      `Arrange a technician or installer visit to clean, test or replace the device. The case closes by itself when the device reports its fault cleared, unless the same device raised it ${FAULT_REPEATS.times} times in ${FAULT_REPEATS.days} days: then it stays for you, and needs the visit.`,
+      OUTCOME,
+    ],
+  },
   'device.login-contested': {
     title: "A device's login in use from two places",
     steps: [

@@ -116,4 +116,15 @@ describe('device faults', () => {
     // A device's own reports are counted as events, never twice as alerts too.
     for (const type of DEVICE_HEALTH_ALERT_TYPES) expect(FAULT_TYPES).not.toContain(type);
   });
+
+  it('counts every technical and maintenance fault a device sends, a detector reporting a fault of its own among them', () => {
+    const sent = EVENT_TYPES.filter(
+      (t) =>
+        ['technical', 'maintenance'].includes(TAXONOMY[t].category) &&
+        !TAXONOMY[t].derived &&
+        TAXONOMY[t].priority <= 4,
+    );
+    expect([...FAULT_TYPES].sort()).toEqual([...sent].sort());
+    expect(FAULT_TYPES).toContain('device.fault');
+  });
 });

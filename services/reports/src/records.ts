@@ -1,7 +1,14 @@
 import { type Alert, type CaseEvent, CaseFact, type TelecareEvent } from '@telecare/contracts';
 
 /** Device event types counted as device faults (DESIGN §4: P3 technical and P4 maintenance). */
-export const FAULT_TYPES = ['mains.lost', 'line.fault', 'rf.jammed', 'device.tamper', 'battery.low'] as const;
+export const FAULT_TYPES = [
+  'mains.lost',
+  'line.fault',
+  'rf.jammed',
+  'device.tamper',
+  'device.fault',
+  'battery.low',
+] as const;
 const FAULTS: ReadonlySet<string> = new Set(FAULT_TYPES);
 
 /**
