@@ -271,9 +271,9 @@ export function correlationOnEvent(
         // only what follows the alarm's place is read, the cheapest test first. One that arrived
         // before the alarm clears it only when the alarm was raised before it arrived, as the
         // cancel above: a restore dated ahead of its arrival clears no fault raised after it.
-        // An alarm button's restore at the alarm's very instant may sort before it (`pairedAlarm`).
+        // A restore at the alarm's very instant may sort before it (`pairedAlarm`).
         let from = indexOf(recent, entry);
-        while (pattern.alarm && from > 0 && (recent[from - 1] as RecentEvent).at === entry.at) from--;
+        while (from > 0 && (recent[from - 1] as RecentEvent).at === entry.at) from--;
         for (let i = from; i < recent.length; i++) {
           const restore = recent[i] as RecentEvent;
           if (restore.at > receivedAt) break;
@@ -302,9 +302,12 @@ export const restoredType = (type: EventType): string | undefined =>
 
 /**
  * The alarm a restore clears: the latest one of its type from the same device, not after it; of
- * `alarms`, when given (an alarm button's restore names no one type). Such a restore at the alarm's
- * very instant comes after it, whichever id sorts first: a button tapped and let go within the
- * second of a panel that stamps its reports to the second.
+ * `alarms`, when given (an alarm button's restore names no one type). A restore at the alarm's very
+ * instant comes after it, whichever id sorts first: a panel stamps its reports to the second, so a
+ * button tapped and let go, a detector's self-test failing and passing, mains dropping for a moment,
+ * all carry one time, and a fault restored within its second stayed open for an operator whenever
+ * the restore's id sorted first. Of a fault and a restore of one instant, the restore is taken as
+ * the later: with a second fault of that instant, it clears that one, and the earlier stays open.
  */
 export function pairedAlarm(
   recent: readonly RecentEvent[],
@@ -312,16 +315,16 @@ export function pairedAlarm(
   alarms?: readonly EventType[],
 ): RecentEvent | undefined {
   const type = restoredType(restore.type);
-  // What sorts after the restore is not before it: the search starts at the restore's place (for
-  // an alarm button's, at the last event of its instant).
+  // What comes after the restore's instant is not before it: the search starts at the last event of
+  // that instant.
   let from = Math.min(indexOf(recent, restore), recent.length - 1);
-  while (alarms && from + 1 < recent.length && (recent[from + 1] as RecentEvent).at === restore.at) from++;
+  while (from + 1 < recent.length && (recent[from + 1] as RecentEvent).at === restore.at) from++;
   for (let i = from; i >= 0; i--) {
     const seen = recent[i] as RecentEvent;
     if (
       (alarms ? alarms.includes(seen.type) : seen.type === type) &&
       seen.serial === restore.serial &&
-      (alarms ? seen.at <= restore.at : byTimeThenId(seen, restore) < 0)
+      seen.at <= restore.at
     )
       return seen;
   }
