@@ -10,7 +10,7 @@ import { formatAlso, formatHhmm, formatWhen } from '../time.ts';
 import { cancelNotTakenNote, ORPHANS_DISTRUSTED, orphanCancels, ownAlarmsCancelled } from './cancel-trust.ts';
 import { bounceClosing, bounceOpening, inBounce, isDoor, openingsText } from './door.ts';
 import { assertNever, checkDue, derivedAlert, minutes, type Output } from './output.ts';
-import { byTimeThenId, findEvent, firstAtOrAfter, indexOf } from './recent.ts';
+import { findEvent, firstAtOrAfter, indexOf } from './recent.ts';
 import { atNight } from './settings.ts';
 import { reportsCounts, reportsText } from './shared.ts';
 import { groupAlertId, overLimit, pressGroups, reportHead } from './trigger.ts';
