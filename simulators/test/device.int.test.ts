@@ -56,7 +56,7 @@ describe('SimulatedDevice', () => {
       serial: 'SIMDEV-2',
       mqttUrl: servers.mqttUrl,
       namespace: ns,
-      resendMs: 150,
+      resendMs: 300,
     });
     await device.connect();
     try {
@@ -64,8 +64,14 @@ describe('SimulatedDevice', () => {
       expect(error).toBeInstanceOf(EventRejectedError);
       expect((error as EventRejectedError).reason).toBe('schema: no');
       const id = (error as EventRejectedError).eventId;
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      expect(seen.filter((e) => e.id === id)).toHaveLength(1);
+      const copies = () => seen.filter((e) => e.id === id).length;
+      // On a loaded machine the rejection may come back after a resend went out: a copy sent before
+      // it arrived reaches the platform within the settle. After that, none: three resend periods.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const settled = copies();
+      expect(settled).toBeGreaterThanOrEqual(1);
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      expect(copies()).toBe(settled);
     } finally {
       await device.close();
     }
