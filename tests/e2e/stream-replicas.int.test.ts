@@ -2,7 +2,14 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { names } from '@telecare/contracts';
 import { loadGatewayMqttConfig, startGatewayMqtt } from '@telecare/gateway-mqtt';
-import { createBucket, ensureStreams, StreamReplicasError, streamBytes } from '@telecare/platform';
+import {
+  BUCKET_MAX_VALUE_BYTES,
+  bucketBytes,
+  createBucket,
+  ensureStreams,
+  StreamReplicasError,
+  streamBytes,
+} from '@telecare/platform';
 import { loadRegistryConfig, startRegistry } from '@telecare/registry';
 import { cleanupNamespace, OwnNatsServer, servers, serviceEnv, uniqueNamespace } from '@telecare/testkit';
 import { loadTriageConfig, startTriage } from '@telecare/triage';
@@ -80,6 +87,21 @@ describe('stream and bucket replicas', { timeout: 60_000 }, () => {
     const events = `\\{stream="${n.streams.events}"[^}]*\\}`;
     expect(metrics).toMatch(new RegExp(`nats_stream_max_bytes${events} ${shares.events}\n`));
     expect(metrics).toMatch(new RegExp(`nats_stream_bytes${events} \\d+`));
+    // So is every bucket, by its part of the store, and its values where their size is known.
+    const parts = bucketBytes(1024 ** 3);
+    for (const kind of [
+      'deviceMap',
+      'dc09Accounts',
+      'triageRules',
+      'triageTimers',
+      'triageLeases',
+    ] as const) {
+      const { config } = await jsm.streams.info(`KV_${n.kv[kind]}`);
+      expect(config.max_bytes, kind).toBe(parts[kind]);
+      expect(config.max_msg_size, kind).toBe(BUCKET_MAX_VALUE_BYTES[kind] ?? -1);
+    }
+    const map = `\\{stream="KV_${n.kv.deviceMap}"[^}]*\\}`;
+    expect(metrics).toMatch(new RegExp(`nats_stream_max_bytes${map} ${parts.deviceMap}\n`));
   });
 
   it('a store the server cannot reserve stops a service at start-up, naming TELECARE_JETSTREAM_MAX_BYTES', async () => {
@@ -107,9 +129,9 @@ describe('stream and bucket replicas', { timeout: 60_000 }, () => {
     await expect(stream).rejects.toThrow(
       /stream .*EVENTS with 3 replicas.*replicas > 1 not supported in non-clustered mode.*TELECARE_STREAM_REPLICAS/,
     );
-    await expect(createBucket(nc, `${tooMany}-probe`, { history: 1 }, { replicas: 3 })).rejects.toThrow(
-      /KV bucket .* with 3 replicas.*TELECARE_STREAM_REPLICAS/,
-    );
+    await expect(
+      createBucket(nc, `${tooMany}-probe`, { kind: 'triageLeases', history: 1 }, { replicas: 3 }),
+    ).rejects.toThrow(/KV bucket .* with 3 replicas.*TELECARE_STREAM_REPLICAS/);
     await expect(jsm.streams.info(`KV_${tooMany}-probe`)).rejects.toThrow();
   });
 

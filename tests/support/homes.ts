@@ -19,7 +19,7 @@ export async function mapHubs(
   district: (i: number) => string,
   options: { supervisionIntervalS?: number } = {},
 ): Promise<Array<LoadHome & { residentId: string }>> {
-  const kv = await createBucket(nc, names(namespace).kv.deviceMap, { history: 5 });
+  const kv = await createBucket(nc, names(namespace).kv.deviceMap, { kind: 'deviceMap', history: 5 });
   const updatedAt = new Date().toISOString();
   const homes = Array.from({ length: count }, (_, i) => ({
     key: `${prefix}${i}`,

@@ -179,3 +179,19 @@ export class BucketMissingError extends TransientError {
     });
   }
 }
+
+/**
+ * A KV bucket is at its byte bound (its share of TELECARE_JETSTREAM_MAX_BYTES) and refused a put
+ * (discard new). It stays so until entries expire or are deleted, or the store is grown, so a retry
+ * soon is no use: each writer says what it does instead (its README, "When a bucket is full").
+ */
+export class BucketFullError extends TelecareError {
+  readonly retryable = false;
+
+  constructor(bucket: string, operation: string, options: { cause?: unknown } = {}) {
+    super(
+      `KV bucket ${bucket} is full (at its share of the JetStream store): ${operation} refused. Grow TELECARE_JETSTREAM_MAX_BYTES with the servers' max_file_store, or find what fills it`,
+      { cause: options.cause, context: { bucket, operation, dependency: 'nats' } },
+    );
+  }
+}

@@ -20,6 +20,7 @@ export {
 } from './durability.ts';
 export { LeaderElections, leaderElectedSubject, type Raft } from './elections.ts';
 export {
+  BucketFullError,
   BucketMissingError,
   ConfigError,
   formatBytes,
@@ -71,7 +72,13 @@ export { KeyedLock, LanePool } from './keyed.ts';
 export {
   BUCKET_LOOK_AFTER_MS,
   BUCKET_LOOK_TIMEOUT_MS,
+  BUCKET_MAX_VALUE_BYTES,
+  BUCKET_SHARES,
+  type BucketConfig,
   type BucketFollower,
+  type BucketKind,
+  type BucketOptions,
+  bucketBytes,
   createBucket,
   type DeviceMap,
   followBucket,
@@ -84,6 +91,7 @@ export {
   openDc09Accounts,
   openDeviceMap,
   openDeviceMapMirror,
+  openedBuckets,
   WatchedBucket,
 } from './kv.ts';
 export { createLogger, type Logger, REDACT_PATHS, warnFailure } from './logger.ts';
@@ -109,6 +117,7 @@ export {
   isJetStreamUnavailable,
   isNoResponders,
   isPermanentFailure,
+  isStreamFull,
   isStreamNotFound,
   type JetStreamClient,
   type JetStreamManager,

@@ -9,15 +9,20 @@ import {
 } from '@nats-io/jetstream';
 import { type KV, Kvm, type KvOptions } from '@nats-io/kv';
 import { DeviceMapEntry, type Names } from '@telecare/contracts';
-import { BucketMissingError } from './errors.ts';
+import { BucketFullError, BucketMissingError, formatBytes } from './errors.ts';
 import type { Logger } from './logger.ts';
 import {
   isNoResponders,
+  isStreamFull,
   isStreamNotFound,
+  type JetStreamStore,
+  jetStreamStore,
   type NatsConnection,
-  type ReplicaOptions,
   STREAM_CHECK_MS,
+  type StreamOptions,
+  streamBytes,
   withReplicas,
+  withStorage,
 } from './nats.ts';
 import { Pause, SECOND_NS, TimeoutError } from './work.ts';
 
@@ -37,38 +42,123 @@ export const isWrongRevision = (err: unknown): boolean =>
  * one configuration, so whichever of registry, gateways and triage starts first makes the same
  * bucket and the others bind to it. A little history lets an installer see recent changes.
  */
-export async function openDeviceMap(nc: NatsConnection, n: Names, options: ReplicaOptions = {}): Promise<KV> {
-  return createBucket(nc, n.kv.deviceMap, { history: 5 }, options);
+export async function openDeviceMap(nc: NatsConnection, n: Names, options: BucketOptions = {}): Promise<KV> {
+  return createBucket(nc, n.kv.deviceMap, { kind: 'deviceMap', history: 5 }, options);
 }
 
 /** The DC-09 accounts bucket (key = account, value = JSON Dc09AccountEntry), made like the device map. */
 export async function openDc09Accounts(
   nc: NatsConnection,
   n: Names,
-  options: ReplicaOptions = {},
+  options: BucketOptions = {},
 ): Promise<KV> {
-  return createBucket(nc, n.kv.dc09Accounts, { history: 5 }, options);
+  return createBucket(nc, n.kv.dc09Accounts, { kind: 'dc09Accounts', history: 5 }, options);
+}
+
+/** Which of a namespace's buckets a bucket is (`Names['kv']`), for its bounds. */
+export type BucketKind = keyof Names['kv'];
+
+/**
+ * How the room the store leaves for the KV buckets (`streamBytes(store).buckets`, 1/32 of it) is
+ * split, in 64ths: each bucket is bounded by its part, so no bucket can fill the store and a full
+ * one refuses only its own writes. The parts follow what each holds at 1,000,000 devices
+ * (docs/capacity.md, "KV buckets"): at a store of 800 GB or more each holds that with room.
+ * One 64th is left over.
+ */
+export const BUCKET_SHARES: Readonly<Record<BucketKind, number>> = {
+  deviceMap: 16,
+  dc09Accounts: 8,
+  dc09Clocks: 2,
+  triageLeases: 1,
+  triageRules: 4,
+  residentAway: 8,
+  triageTimers: 20,
+  triageIndexGaps: 4,
+};
+
+/**
+ * The largest value each bucket takes (`maxValueSize`), where its values have a known upper size:
+ * several times the largest a valid entry makes, so only a value no code should write is refused.
+ * The rules bucket has none: a rule set is as large as its authors make it, up to NATS's
+ * max_payload.
+ */
+export const BUCKET_MAX_VALUE_BYTES: Readonly<Partial<Record<BucketKind, number>>> = {
+  // An entry is about 450 B: ids, a location of up to 64 characters and a few times.
+  deviceMap: 16 * 1024,
+  // About 600 B: the account's keys (current and previous) and code overrides.
+  dc09Accounts: 16 * 1024,
+  // A panel's clock profile or pad style: under 500 B.
+  dc09Clocks: 4 * 1024,
+  // `{ owner }`: an instance id.
+  triageLeases: 1024,
+  // Up to 32 periods of about 130 B.
+  residentAway: 16 * 1024,
+  // A timer with the alert it raises when it fires (an event's data is at most 1 KiB).
+  triageTimers: 64 * 1024,
+  // A batch of up to 2,000 claims, each a resident id and event numbers.
+  triageIndexGaps: 256 * 1024,
+};
+
+/** Each bucket's byte bound in a store of `store` bytes: its part of the buckets' room. */
+export function bucketBytes(store: number): Record<BucketKind, number> {
+  const room = streamBytes(store).buckets;
+  const bytes = {} as Record<BucketKind, number>;
+  for (const [kind, share] of Object.entries(BUCKET_SHARES) as Array<[BucketKind, number]>)
+    bytes[kind] = Math.floor((room * share) / 64);
+  return bytes;
+}
+
+/** What a bucket is made with beside its bounds, which come from its kind. */
+export type BucketConfig = Omit<Partial<KvOptions>, 'replicas' | 'max_bytes' | 'maxValueSize'> & {
+  readonly kind: BucketKind;
+};
+
+/**
+ * Copies (TELECARE_STREAM_REPLICAS), the store the bounds are a share of
+ * (TELECARE_JETSTREAM_MAX_BYTES), and where to say that an existing bucket was left without one.
+ */
+export interface BucketOptions extends StreamOptions {
+  readonly logger?: Logger;
 }
 
 /**
- * A KV bucket, created if missing with `replicas` copies (TELECARE_STREAM_REPLICAS); an existing
- * one is bound as it is. Every bucket a service creates goes through here. Its handle's reads and
- * writes fail at once with a `BucketMissingError` while the bucket's stream is missing (see
- * `FailFastBucket`).
+ * A KV bucket, created if missing with `replicas` copies (TELECARE_STREAM_REPLICAS) and bounded by
+ * its part of the store (`bucketBytes`, `BUCKET_MAX_VALUE_BYTES`); an existing one is given its
+ * bounds (`boundBucket`). Every bucket a service creates goes through here. Full, a bucket refuses
+ * puts (discard new: a new key surely, a new value of a key it holds unless the old one was
+ * larger), and its handle says so with a `BucketFullError`; a delete or purge of a key it holds is
+ * taken, and frees room.
+ * Its handle's reads and writes fail at once with a `BucketMissingError` while the bucket's stream
+ * is missing (see `FailFastBucket`).
  */
 export async function createBucket(
   nc: NatsConnection,
   name: string,
-  config: Omit<Partial<KvOptions>, 'replicas'>,
-  options: ReplicaOptions = {},
+  bucket: BucketConfig,
+  options: BucketOptions = {},
 ): Promise<KV> {
   const replicas = options.replicas ?? 1;
-  const kv = await withReplicas(`KV bucket ${name}`, replicas, () =>
-    new Kvm(nc).create(name, { ...config, replicas }),
+  const { kind, ...rest } = bucket;
+  const jsm = await jetstreamManager(nc);
+  const store = await jetStreamStore(jsm, options.storeBytes, replicas, options.defaultStoreBytes);
+  const maxBytes = bucketBytes(store.bytes)[kind];
+  const maxValueSize = BUCKET_MAX_VALUE_BYTES[kind];
+  const config: Partial<KvOptions> = {
+    ...rest,
+    replicas,
+    max_bytes: maxBytes,
+    ...(maxValueSize === undefined ? {} : { maxValueSize }),
+  };
+  const stream = `KV_${name}`;
+  const kv = await withStorage(stream, maxBytes, store, () =>
+    withReplicas(`KV bucket ${name}`, replicas, () => new Kvm(nc).create(name, config)),
+  );
+  await withStorage(stream, maxBytes, store, () =>
+    boundBucket(jsm, name, { maxBytes, maxValueSize, store, logger: options.logger }),
   );
   const known = bucketsOf(nc).get(name);
   bucketsOf(nc).set(name, {
-    config: { ...config, replicas },
+    config,
     recreated: known?.recreated ?? [],
     // When it was made, so that a loss before the first check is told apart too.
     madeAt:
@@ -79,6 +169,54 @@ export async function createBucket(
       )),
   });
   return new FailFastBucket(nc, name, kv);
+}
+
+/**
+ * Gives an existing bucket its bounds: one made before buckets were bounded has none, and Kvm
+ * binds an existing bucket as it is. A byte bound follows the store when the store was told
+ * (TELECARE_JETSTREAM_MAX_BYTES or the account's limit), up or down. It is never set below what
+ * the bucket holds: JetStream would then drop the oldest entries (every key's last value, for a
+ * bucket with one), so such a bucket keeps the bound it has, or none, and this is logged as a
+ * warning naming the setting. A value bound is given where there is none.
+ */
+async function boundBucket(
+  jsm: JetStreamManager,
+  name: string,
+  bounds: {
+    maxBytes: number;
+    maxValueSize: number | undefined;
+    store: JetStreamStore;
+    logger: Logger | undefined;
+  },
+): Promise<void> {
+  const info = await jsm.streams.info(`KV_${name}`);
+  const existing = info.config;
+  const changed: { max_bytes?: number; max_msg_size?: number } = {};
+  const bounded = existing.max_bytes > 0;
+  const follow = bounds.store.source !== 'default' && existing.max_bytes !== bounds.maxBytes;
+  if (!bounded || follow) {
+    if (info.state.bytes < bounds.maxBytes) changed.max_bytes = bounds.maxBytes;
+    else
+      bounds.logger?.warn(
+        {
+          bucket: name,
+          holds: formatBytes(info.state.bytes),
+          bound: formatBytes(bounds.maxBytes),
+          kept: bounded ? formatBytes(existing.max_bytes) : 'none',
+          store: formatBytes(bounds.store.bytes),
+          source: bounds.store.source,
+        },
+        "KV bucket holds more than its share of the JetStream store: its byte bound is left as it is (a smaller one would drop entries); set TELECARE_JETSTREAM_MAX_BYTES to the servers' max_file_store",
+      );
+  }
+  if (bounds.maxValueSize !== undefined && !(existing.max_msg_size > 0))
+    changed.max_msg_size = bounds.maxValueSize;
+  if (Object.keys(changed).length > 0) await jsm.streams.update(existing.name, { ...existing, ...changed });
+}
+
+/** The buckets this connection opened with `createBucket`, by name (for the stream gauges). */
+export function openedBuckets(nc: NatsConnection): string[] {
+  return [...bucketsOf(nc)].filter(([, kept]) => kept.config.replicas).map(([name]) => name);
 }
 
 /**
@@ -193,7 +331,7 @@ class FailFastBucket implements KV {
           clearTimeout(timer);
           if (settled) return;
           settled = true;
-          reject(err);
+          reject(isStreamFull(err) ? new BucketFullError(this.#bucket, operation, { cause: err }) : err);
         },
       );
     });
@@ -211,6 +349,7 @@ class FailFastBucket implements KV {
     } catch (err) {
       if (isNoResponders(err) && (await this.#missing()))
         throw new BucketMissingError(this.#bucket, operation, { cause: err });
+      if (isStreamFull(err)) throw new BucketFullError(this.#bucket, operation, { cause: err });
       throw err;
     }
   }
@@ -529,10 +668,10 @@ export async function openDeviceMapMirror(
   nc: NatsConnection,
   n: Names,
   logger: Logger,
-  options: ReplicaOptions = {},
+  options: BucketOptions = {},
 ): Promise<DeviceMap> {
   return new WatchedBucket({
-    kv: await openDeviceMap(nc, n, options),
+    kv: await openDeviceMap(nc, n, { logger, ...options }),
     schema: DeviceMapEntry,
     keyOf: (entry) => entry.serial,
     what: 'device map',

@@ -259,7 +259,12 @@ const isStorageRefused = (err: unknown): boolean =>
   err instanceof JetStreamApiError && (err.code === 10047 || /insufficient storage/i.test(err.message));
 
 /** Runs a creation or update of `stream`; a bound JetStream cannot reserve fails naming the setting. */
-async function withStorage<T>(stream: string, bytes: number, store: JetStreamStore, run: () => Promise<T>) {
+export async function withStorage<T>(
+  stream: string,
+  bytes: number,
+  store: JetStreamStore,
+  run: () => Promise<T>,
+) {
   try {
     return await run();
   } catch (err) {
@@ -340,6 +345,13 @@ export const isNoResponders = (err: unknown): boolean =>
  */
 export const isJetStreamUnavailable = (err: unknown): boolean =>
   isNoResponders(err) || (err instanceof JetStreamApiError && err.status === 503);
+
+/**
+ * JetStream refused a write because the stream is at its byte bound and discards new (a KV
+ * bucket): "stream store failed" (10077) with the store's "maximum bytes exceeded".
+ */
+export const isStreamFull = (err: unknown): boolean =>
+  err instanceof JetStreamApiError && err.code === 10077 && /maximum bytes/i.test(err.message);
 
 /** JetStream answered that a durable consumer does not exist. */
 export const isConsumerNotFound = (err: unknown): boolean =>

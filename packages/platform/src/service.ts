@@ -16,7 +16,7 @@ import {
   type FastifyInstance,
   type ReadinessCheck,
 } from './http.ts';
-import { keepBuckets } from './kv.ts';
+import { keepBuckets, openedBuckets } from './kv.ts';
 import { createLogger, type Logger } from './logger.ts';
 import {
   connectNats,
@@ -185,11 +185,11 @@ function dependencies<C extends ServiceConfig>(
           "streams left without a byte bound: they hold more than a default store would keep, and a full JetStream store refuses every alarm; set TELECARE_JETSTREAM_MAX_BYTES to the servers' max_file_store",
         );
     }
-    watchStreams(
-      metrics,
-      jsm,
-      streams.map((key) => n.streams[key]),
-    );
+    // And the buckets the service opens (createBucket), once it has opened them.
+    watchStreams(metrics, jsm, () => [
+      ...streams.map((key) => n.streams[key]),
+      ...openedBuckets(nc).map((bucket) => `KV_${bucket}`),
+    ]);
     // A stream JetStream loses while the service runs is made again, not waited for.
     const recreated = new Counter({
       name: 'telecare_streams_recreated_total',

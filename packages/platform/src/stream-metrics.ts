@@ -15,13 +15,19 @@ const READ_WAIT_MS = 500;
  * against the stream's byte bound, messages, and the age of the oldest message (how much history
  * the stream holds). At its bound a stream drops its oldest messages: for EVENTS, a consumer whose
  * lag (`nats_consumer_pending_messages`) nears the stream's messages is about to lose events it
- * has not read. A failed read leaves the last values: `/metrics` answers while NATS is away, within `READ_WAIT_MS`.
+ * has not read. A KV bucket's stream (`KV_<bucket>`) at its bound refuses new keys instead
+ * (`BucketFullError`): `streams` is asked again at each read, so buckets opened after this are
+ * included. A failed read leaves the last values: `/metrics` answers while NATS is away, within `READ_WAIT_MS`.
  */
-export function watchStreams(registry: Registry, jsm: JetStreamManager, streams: readonly string[]): void {
+export function watchStreams(
+  registry: Registry,
+  jsm: JetStreamManager,
+  streams: readonly string[] | (() => readonly string[]),
+): void {
   let last: { at: number; infos: Promise<StreamInfo[]> } | undefined;
   const list = async (): Promise<StreamInfo[]> => {
     const infos = await Promise.all(
-      streams.map((stream) => {
+      (typeof streams === 'function' ? streams() : streams).map((stream) => {
         const info = jsm.streams.info(stream);
         info.catch(() => undefined);
         return within(info, READ_WAIT_MS).catch(() => undefined);
@@ -53,7 +59,7 @@ export function watchStreams(registry: Registry, jsm: JetStreamManager, streams:
   gauge('nats_stream_bytes', 'Bytes the stream holds', (i) => i.state.bytes);
   gauge(
     'nats_stream_max_bytes',
-    'The stream byte bound: past it the oldest messages go first (TELECARE_JETSTREAM_MAX_BYTES)',
+    "The stream byte bound, its share of TELECARE_JETSTREAM_MAX_BYTES: past it a stream's oldest messages go first, a KV bucket (KV_…) refuses new keys",
     (i) => (i.config.max_bytes > 0 ? i.config.max_bytes : undefined),
   );
   gauge('nats_stream_messages', 'Messages the stream holds', (i) => i.state.messages);

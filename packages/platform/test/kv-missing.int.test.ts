@@ -60,7 +60,7 @@ const AT_ONCE_MS = 2_500;
 
 describe('a KV bucket whose stream is missing', () => {
   it('fails a get, a create, a put, an update, a delete and a purge at once with a transient error naming the bucket, and works again once it is made again', async () => {
-    const kv = await createBucket(nc, bucket, { history: 1 });
+    const kv = await createBucket(nc, bucket, { kind: 'triageLeases', history: 1 });
     await kv.put('a', 'before');
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(`KV_${bucket}`);
@@ -93,7 +93,7 @@ describe('a KV bucket whose stream is missing', () => {
     expect(all.every((r) => r.status === 'rejected' && r.reason instanceof TransientError)).toBe(true);
 
     // Made again (as `keepBuckets` does): the same handle reads and writes as before.
-    await createBucket(nc, bucket, { history: 1 });
+    await createBucket(nc, bucket, { kind: 'triageLeases', history: 1 });
     expect(await kv.get('a')).toBeNull();
     expect(await kv.create('b', 'new')).toBeGreaterThan(0);
     expect((await kv.get('b'))?.string()).toBe('new');
@@ -108,7 +108,7 @@ describe('a KV bucket whose stream is missing', () => {
   });
 
   it('leaves a write nothing answers on a bucket whose stream is there as the client says it', async () => {
-    const kv = await createBucket(nc, unheard, { history: 1 });
+    const kv = await createBucket(nc, unheard, { kind: 'triageLeases', history: 1 });
     const jsm = await jetstreamManager(nc);
     // The stream is there but takes other subjects: nothing listens on the bucket's.
     const { config } = await jsm.streams.info(`KV_${unheard}`);
@@ -119,7 +119,7 @@ describe('a KV bucket whose stream is missing', () => {
   });
 
   it('still waits for a healthy bucket that answers slowly (past the look at its stream)', async () => {
-    const kv = await createBucket(behindProxy, slow, { history: 1 });
+    const kv = await createBucket(behindProxy, slow, { kind: 'triageLeases', history: 1 });
     await kv.put('a', 'value');
     proxy.set({ kind: 'delay', ms: 600 });
     try {

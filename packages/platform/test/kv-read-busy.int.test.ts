@@ -40,7 +40,7 @@ afterAll(async () => {
 
 describe('lastValues on a bucket being written', () => {
   it('reads what the bucket held when it began, and ends although writes never stop', async () => {
-    const kv = await createBucket(writer, bucket, { history: 1 });
+    const kv = await createBucket(writer, bucket, { kind: 'triageTimers', history: 1 });
     await Promise.all(Array.from({ length: 200 }, (_, i) => kv.put(`k${i}`, `v${i}`)));
     // Steady writers (about 150 writes a second) and a reader whose round trip is slow (a loaded
     // machine): each batch the reader fetches finds the writes made meanwhile pending.
@@ -79,7 +79,7 @@ describe('lastValues on a bucket being written', () => {
   }, 40_000);
 
   it('fails with a TimeoutError when the read makes no progress, and leaves no consumer', async () => {
-    const kv = await createBucket(writer, bucket, { history: 1 });
+    const kv = await createBucket(writer, bucket, { kind: 'triageTimers', history: 1 });
     await kv.put('k0', 'v0');
     // Every answer 2 s late: the requests still make it (within their 5 s), a batch does not
     // bring its first message within the 1 s the read allows here. (Twice the stall is enough to

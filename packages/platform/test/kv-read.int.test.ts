@@ -35,7 +35,7 @@ afterAll(async () => {
 
 describe('lastValues', () => {
   it('reads every live key once with its last value, over several batches, and deletes its consumer', async () => {
-    const kv = await createBucket(nc, bucket, { history: 3 });
+    const kv = await createBucket(nc, bucket, { kind: 'deviceMap', history: 3 });
     const empty = await lastValues(nc, bucket);
     expect(empty.size).toBe(0);
     const writes: Promise<number>[] = [];
@@ -67,7 +67,7 @@ describe('WatchedBucket.preload', () => {
   const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
   it('holds the bucket read whole at once, and never replaces what the watch gave with it', async () => {
-    const kv = await createBucket(nc, watched, { history: 3 });
+    const kv = await createBucket(nc, watched, { kind: 'deviceMap', history: 3 });
     await kv.put('a', JSON.stringify({ key: 'a', v: 1 }));
     const mirror = new WatchedBucket<{ key: string; v: number }>({
       kv,

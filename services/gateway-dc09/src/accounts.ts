@@ -1,9 +1,9 @@
 import { Dc09AccountEntry, type Names } from '@telecare/contracts';
 import {
+  type BucketOptions,
   type Logger,
   type NatsConnection,
   openDc09Accounts,
-  type ReplicaOptions,
   WatchedBucket,
 } from '@telecare/platform';
 
@@ -16,10 +16,10 @@ export async function openDc09AccountsMirror(
   nc: NatsConnection,
   n: Names,
   logger: Logger,
-  options: ReplicaOptions = {},
+  options: BucketOptions = {},
 ): Promise<Dc09Accounts> {
   return new WatchedBucket({
-    kv: await openDc09Accounts(nc, n, options),
+    kv: await openDc09Accounts(nc, n, { logger, ...options }),
     schema: Dc09AccountEntry,
     keyOf: (entry) => entry.account,
     what: 'DC-09 accounts',

@@ -81,15 +81,18 @@ async function wireGatewayDc09(service: ServiceContext<GatewayDc09Config>): Prom
     stateFolder: service.stateFolder,
   });
   lifecycle.add('security-events', () => securityEvents.close());
-  const accounts = await openDc09AccountsMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });
+  const accounts = await openDc09AccountsMirror(nc, n, logger, {
+    replicas: config.TELECARE_STREAM_REPLICAS,
+    storeBytes: config.TELECARE_JETSTREAM_MAX_BYTES,
+  });
   lifecycle.add('accounts', () => accounts.close());
   // What each zoned account's panel clock was seen on, shared by every instance and kept across
   // restarts; written out once more after the receiver drained (closers run in reverse).
   const bucket = await createBucket(
     nc,
     n.kv.dc09Clocks,
-    { history: 1, ttl: CLOCK_KEEP_MS },
-    { replicas: config.TELECARE_STREAM_REPLICAS },
+    { kind: 'dc09Clocks', history: 1, ttl: CLOCK_KEEP_MS },
+    { replicas: config.TELECARE_STREAM_REPLICAS, storeBytes: config.TELECARE_JETSTREAM_MAX_BYTES, logger },
   );
   const clocks = new SharedPanelClocks({
     kv: bucket,

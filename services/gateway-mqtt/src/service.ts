@@ -79,7 +79,10 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
     stateFolder: service.stateFolder,
   });
   lifecycle.add('security-events', () => securityEvents.close());
-  const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas: config.TELECARE_STREAM_REPLICAS });
+  const deviceMap = await openDeviceMapMirror(nc, n, logger, {
+    replicas: config.TELECARE_STREAM_REPLICAS,
+    storeBytes: config.TELECARE_JETSTREAM_MAX_BYTES,
+  });
   lifecycle.add('device-map', () => deviceMap.close());
 
   const gateway = new DeviceEventGateway({
