@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Names } from '@telecare/contracts';
 import {
+  BucketFullError,
   createBucket,
   decodeJson,
   isWrongRevision,
   KeyedLock,
   type KV,
+  type Logger,
   lastValues,
   type NatsConnection,
   TransientError,
@@ -23,6 +25,8 @@ const Batch = z.object({ partition: z.number().int().nonnegative(), claims: z.ar
  * most a claim adds to its event's wait, and the fewest writes a second a partition makes.
  */
 export const GAP_CLAIM_BATCH_MS = 50;
+/** How often a full bucket refusing claims is logged again. */
+const FULL_TOLD_EVERY_MS = 60_000;
 /** Claims of one write at most (about 30 bytes each), well within a message's size. */
 const BATCH_MAX = 2_000;
 
@@ -116,11 +120,18 @@ export class GapClaims {
   readonly #known = new Map<string, { revision: number | undefined; seqs: number[] }>();
   readonly #locks = new KeyedLock();
 
-  private constructor(nc: NatsConnection, bucket: string, kv: KV, batchMs: number) {
+  readonly #log: Logger | undefined;
+  /** When a full bucket was last logged. */
+  #fullToldAt = Number.NEGATIVE_INFINITY;
+  /** Claims a full bucket did not take (for metrics and tests). */
+  unclaimed = 0;
+
+  private constructor(nc: NatsConnection, bucket: string, kv: KV, batchMs: number, logger?: Logger) {
     this.#nc = nc;
     this.#bucket = bucket;
     this.#kv = kv;
     this.#batchMs = batchMs;
+    this.#log = logger?.child({ component: 'index-gaps' });
   }
 
   static async open(deps: {
@@ -128,11 +139,18 @@ export class GapClaims {
     names: Names;
     ttlS: number;
     replicas?: number;
+    storeBytes?: number | undefined;
+    logger?: Logger;
     batchMs?: number;
   }): Promise<GapClaims> {
     const bucket = deps.names.kv.triageIndexGaps;
-    const kv = await createBucket(deps.nc, bucket, { history: 1, ttl: deps.ttlS * 1000 }, deps);
-    return new GapClaims(deps.nc, bucket, kv, deps.batchMs ?? GAP_CLAIM_BATCH_MS);
+    const kv = await createBucket(
+      deps.nc,
+      bucket,
+      { kind: 'triageIndexGaps', history: 1, ttl: deps.ttlS * 1000 },
+      deps,
+    );
+    return new GapClaims(deps.nc, bucket, kv, deps.batchMs ?? GAP_CLAIM_BATCH_MS, deps.logger);
   }
 
   /**
@@ -174,6 +192,10 @@ export class GapClaims {
     try {
       await this.#kv.create(key, JSON.stringify({ partition, claims }));
     } catch (err) {
+      if (err instanceof BucketFullError) {
+        this.#unclaimable(gathering, err);
+        return;
+      }
       // Its events are handed back and claimed again when they skip their writes again. A write
       // that was stored all the same is deleted, or settled by whoever takes the partition next.
       this.#kv.delete(key).catch(() => undefined);
@@ -185,6 +207,27 @@ export class GapClaims {
       return;
     }
     this.#hold(key, claims);
+    for (const { resolve } of gathering.waiting) resolve();
+  }
+
+  /**
+   * The bucket is full (its share of the store; claims pile up only while Redis stays away under
+   * load, and expire with the bucket's max age): the events are let through unclaimed rather than
+   * failed. Failed, they would be handed back for as long as the bucket stays full, each resident's
+   * alarms held up behind them; unclaimed, an event Redis then loses is missing from the resident's
+   * timeline (which reads the index) until the index expires. Counted and logged, at most once a
+   * minute.
+   */
+  #unclaimable(gathering: Gathering, err: BucketFullError): void {
+    this.unclaimed += gathering.count;
+    const now = Date.now();
+    if (now - this.#fullToldAt >= FULL_TOLD_EVERY_MS) {
+      this.#fullToldAt = now;
+      this.#log?.error(
+        { err, claims: gathering.count, unclaimed: this.unclaimed },
+        'event index gap bucket full: events acked unclaimed; a case timeline may miss those Redis loses',
+      );
+    }
     for (const { resolve } of gathering.waiting) resolve();
   }
 

@@ -155,6 +155,8 @@ export async function startOwnership(options: {
   logger: Logger;
   /** TELECARE_STREAM_REPLICAS, for the lease bucket when this creates it. */
   replicas?: number;
+  /** TELECARE_JETSTREAM_MAX_BYTES, the store the lease bucket's bound is a share of. */
+  storeBytes?: number | undefined;
   /** The lease bucket, opened already (by default it is opened here, and created if missing). */
   bucket?: KV;
 }): Promise<Ownership> {
@@ -352,6 +354,7 @@ export class PartitionLeases implements Ownership {
     metrics: TriageMetrics;
     logger: Logger;
     replicas?: number;
+    storeBytes?: number | undefined;
     bucket?: KV;
   }): Promise<PartitionLeases> {
     const log = options.logger.child({ component: 'leases', instance: options.instance });
@@ -361,7 +364,7 @@ export class PartitionLeases implements Ownership {
       (await createBucket(
         options.nc,
         options.names.kv.triageLeases,
-        { history: 1, ttl: configured },
+        { kind: 'triageLeases', history: 1, ttl: configured },
         options,
       ));
     // The bucket's max age is what expires a lease: every instance must count with the same one.

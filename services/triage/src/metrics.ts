@@ -98,7 +98,7 @@ export function createTriageMetrics(registry: Registry) {
     }),
     timerWrites: new Counter({
       name: 'triage_timer_writes_total',
-      help: 'Timer records written to the durable bucket, one JetStream publish with ack each: put (a timer set or moved) or purge (cancelled, or removed once fired), by rule',
+      help: 'Timer records written to the durable bucket, one JetStream publish with ack each: put (a timer set or moved), purge (cancelled, or removed once fired), or refused (a new timer the full bucket did not take: kept in Redis only), by rule',
       labelNames: ['op', 'rule'] as const,
       registers: [registry],
     }),

@@ -249,9 +249,11 @@ export class RulesStore {
     logger: Logger;
     /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
     replicas?: number;
+    /** TELECARE_JETSTREAM_MAX_BYTES, the store the bucket's bound is a share of. */
+    storeBytes?: number | undefined;
   }): Promise<RulesStore> {
     const bucket = deps.names.kv.triageRules;
-    const kv = await createBucket(deps.nc, bucket, { history: HISTORY }, deps);
+    const kv = await createBucket(deps.nc, bucket, { kind: 'triageRules', history: HISTORY }, deps);
     const store = new RulesStore({
       ...deps,
       kv,

@@ -87,6 +87,8 @@ async function wireTriage(
   service.step('connecting to NATS');
   const { nc, js, jsm } = await service.nats();
   const replicas = config.TELECARE_STREAM_REPLICAS;
+  // The store the buckets' bounds are a share of.
+  const storeBytes = config.TELECARE_JETSTREAM_MAX_BYTES;
   // Before the rules: the copy of their history is kept in Redis.
   service.step('connecting to Redis');
   const redis = await service.redis({ url: config.REDIS_URL });
@@ -94,7 +96,16 @@ async function wireTriage(
   // logged as it goes and comes back.
   const redisAway = RedisAway.of(redis, logger, `${n.redisPrefix}triage:writable`);
   service.step('opening the rule set in force');
-  const rules = await RulesStore.open({ nc, names: n, redis, fallback, clock, logger, replicas });
+  const rules = await RulesStore.open({
+    nc,
+    names: n,
+    redis,
+    fallback,
+    clock,
+    logger,
+    replicas,
+    storeBytes,
+  });
   lifecycle.add('rules', () => rules.close());
   // One snapshot for the lanes and the processor; a change meanwhile is applied below.
   const ruleSet = rules.inForce.ruleSet;
@@ -135,6 +146,7 @@ async function wireTriage(
     partitionOf: (residentId) => partitionOf(residentId, config.TELECARE_PARTITIONS),
     logger,
     replicas,
+    storeBytes,
   });
   // The index is a cache of the durable timer records: rebuild it before any loop reads it.
   service.step('rebuilding the timer index');
@@ -146,7 +158,7 @@ async function wireTriage(
   };
   // Every event's device, from memory: no round trip to NATS per event.
   service.step('opening the device map');
-  const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas });
+  const deviceMap = await openDeviceMapMirror(nc, n, logger, { replicas, storeBytes });
   lifecycle.add('device-map', () => deviceMap.close());
   // Whose the device is now: no one's (`residentId: null`) once the registry removed it from the
   // map (decommissioned) or marks it so; not known when the map never held it or cannot be read.
@@ -162,7 +174,12 @@ async function wireTriage(
   // Each resident's declared away periods, from memory (the registry writes the bucket).
   service.step('following the declared away periods');
   const awayBucket = new WatchedBucket({
-    kv: await createBucket(nc, n.kv.residentAway, { history: 5 }, { replicas }),
+    kv: await createBucket(
+      nc,
+      n.kv.residentAway,
+      { kind: 'residentAway', history: 5 },
+      { replicas, storeBytes, logger },
+    ),
     schema: ResidentAwayEntry,
     keyOf: (entry) => entry.residentId,
     what: 'resident away',
@@ -190,7 +207,7 @@ async function wireTriage(
   });
   lifecycle.add('security-events', () => securityEvents.close());
   const index = new EventIndex(redis, n, {
-    claims: await GapClaims.open({ nc, names: n, ttlS: EVENT_INDEX_TTL_S, replicas }),
+    claims: await GapClaims.open({ nc, names: n, ttlS: EVENT_INDEX_TTL_S, replicas, storeBytes, logger }),
     waitMs: config.TRIAGE_INDEX_WAIT_MS,
     partitionOf: (residentId) => partitionOf(residentId, config.TELECARE_PARTITIONS),
     logger,
@@ -262,6 +279,7 @@ async function wireTriage(
     metrics,
     logger,
     replicas,
+    storeBytes,
   });
   lifecycle.add('partitions', () => ownership.stop());
 

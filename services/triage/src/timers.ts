@@ -2,6 +2,7 @@ import type { KV } from '@nats-io/kv';
 import { Alert, type Names } from '@telecare/contracts';
 import type { ChainableCommander, Logger, NatsConnection, Redis } from '@telecare/platform';
 import {
+  BucketFullError,
   createBucket,
   isWrongRevision,
   lastValues,
@@ -24,6 +25,9 @@ const ruleOfId = (timerId: string): string =>
 /** A create refused because the key holds a value already (written meanwhile). */
 const alreadyThere = isWrongRevision;
 
+/** How often a full bucket refusing timers is logged again. */
+const FULL_TOLD_EVERY_MS = 60_000;
+
 /** How many records a write-back creates at once. */
 const WRITE_BACK_BATCH = 500;
 
@@ -34,8 +38,11 @@ export interface ScriptWrites {
 
 const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
 
-/** A write to the durable bucket: a timer set or moved (`put`), or cancelled or fired (`purge`). */
-export type TimerWrite = 'put' | 'purge';
+/**
+ * A write to the durable bucket: a timer set or moved (`put`), cancelled or fired (`purge`), or a
+ * put the bucket refused because it is full (`refused`: the timer is kept in Redis only).
+ */
+export type TimerWrite = 'put' | 'purge' | 'refused';
 
 /** What a list of timer commands leaves behind: the last command for each timer. */
 function lastPerTimer(commands: readonly TimerCommand[]): TimerCommand[] {
@@ -74,6 +81,8 @@ export class TimerStore {
   readonly #copyPrefix: string;
   readonly #partitions: number;
   #checkedAt = Number.NEGATIVE_INFINITY;
+  /** When a full bucket was last logged (`#refused`). */
+  #fullToldAt = Number.NEGATIVE_INFINITY;
   /** Timers `due` gave to fire while Redis refuses writes: each once a refusal (see `due`). */
   readonly #givenRefusing = new Set<string>();
   #rebuilding: Promise<number> | undefined;
@@ -111,9 +120,11 @@ export class TimerStore {
     logger: Logger;
     /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
     replicas?: number;
+    /** TELECARE_JETSTREAM_MAX_BYTES, the store the bucket's bound is a share of. */
+    storeBytes?: number | undefined;
   }): Promise<TimerStore> {
     const bucket = timerBucket(deps.names);
-    const kv = await createBucket(deps.nc, bucket, { history: 1 }, deps);
+    const kv = await createBucket(deps.nc, bucket, { kind: 'triageTimers', history: 1 }, deps);
     const store = new TimerStore({
       ...deps,
       kv,
@@ -285,20 +296,26 @@ export class TimerStore {
       command.op === 'set' ? JSON.stringify(command.timer) : undefined,
     );
     if (commands.length > 0) {
-      try {
-        await Promise.all(
-          commands.map((command, i) =>
-            command.op === 'set'
-              ? this.#kv.put(keyOf(command.timer.id), records[i] as string)
-              : this.#kv.purge(keyOf(command.id)),
-          ),
-        );
-        for (const command of commands)
-          if (command.op === 'set') this.onWrite?.('put', command.timer.ruleId);
-          else this.onWrite?.('purge', ruleOfId(command.id));
-      } catch (err) {
-        throw new TransientError('could not store timers', { cause: err, context: { dependency: 'nats' } });
-      }
+      const stored = await Promise.allSettled(
+        commands.map((command, i) =>
+          command.op === 'set'
+            ? this.#kv.put(keyOf(command.timer.id), records[i] as string)
+            : this.#kv.purge(keyOf(command.id)),
+        ),
+      );
+      const failed = stored.find(
+        (settled): settled is PromiseRejectedResult =>
+          settled.status === 'rejected' && !(settled.reason instanceof BucketFullError),
+      );
+      if (failed)
+        throw new TransientError('could not store timers', {
+          cause: failed.reason,
+          context: { dependency: 'nats' },
+        });
+      for (const [i, command] of commands.entries())
+        if (stored[i]?.status === 'rejected') this.#refused(command, stored[i].reason);
+        else if (command.op === 'set') this.onWrite?.('put', command.timer.ruleId);
+        else this.onWrite?.('purge', ruleOfId(command.id));
     }
     let results: Array<[Error | null, unknown]>;
     let then: ((answer: [Error | null, unknown]) => Promise<void>) | undefined;
@@ -351,6 +368,26 @@ export class TimerStore {
   }
 
   /**
+   * The bucket is full (its share of the store, `BucketFullError`) and refused a timer's record: a
+   * new timer, or one moved (the bucket keeps its record as it was), or the purge of one it does
+   * not hold (nothing to remove; a purge of one it holds is taken). Failing the event for it would hand the event back for as long as the bucket stays
+   * full, holding up the resident's alarms behind it; so the timer is kept in Redis only (its index
+   * entry and copy, written next), where it fires on time, and only a loss of Redis meanwhile loses
+   * it (or moves it back to its record in the bucket). Counted (`refused`) and logged, at most once a minute: the bucket's gauge and alert say why.
+   */
+  #refused(command: TimerCommand, err: unknown): void {
+    if (command.op !== 'set') return;
+    this.onWrite?.('refused', command.timer.ruleId);
+    const now = Date.now();
+    if (now - this.#fullToldAt < FULL_TOLD_EVERY_MS) return;
+    this.#fullToldAt = now;
+    this.#log.error(
+      { err, timer: command.timer.id },
+      'timer bucket full: new timers are kept in Redis only until it has room (grow TELECARE_JETSTREAM_MAX_BYTES)',
+    );
+  }
+
+  /**
    * A per-home alert held for an area decision: the alert is stored in its timer's record, so it
    * is as durable as the timer (a lost Redis loses neither), and setting it again moves it.
    */
@@ -362,10 +399,12 @@ export class TimerStore {
       await this.#kv.put(keyOf(timer.id), record);
       this.onWrite?.('put', timer.ruleId);
     } catch (err) {
-      throw new TransientError('could not store a held alert', {
-        cause: err,
-        context: { dependency: 'nats' },
-      });
+      if (err instanceof BucketFullError) this.#refused({ op: 'set', timer }, err);
+      else
+        throw new TransientError('could not store a held alert', {
+          cause: err,
+          context: { dependency: 'nats' },
+        });
     }
     try {
       const partition = this.#partitionOf(timer.residentId);

@@ -82,7 +82,8 @@ async function start(kv: KV, work: LeasedWork, instance: string): Promise<Owners
   return ownership;
 }
 
-const bucket = (): Promise<KV> => createBucket(nc, n.kv.triageLeases, { history: 1, ttl: LEASE_S * 1000 });
+const bucket = (): Promise<KV> =>
+  createBucket(nc, n.kv.triageLeases, { kind: 'triageLeases', history: 1, ttl: LEASE_S * 1000 });
 
 beforeAll(async () => {
   nc = await connectNats({ url: servers.natsUrl, name: 'triage-lease-answer-test', logger });

@@ -163,7 +163,7 @@ describe('TimerStore when JetStream lost the timer bucket', () => {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.delete(`KV_${timerBucket(n)}`);
     // Made again empty (as the service's bucket check makes it), before its records are written back.
-    await createBucket(nc, timerBucket(n), { history: 1 });
+    await createBucket(nc, timerBucket(n), { kind: 'triageTimers', history: 1 });
     expect(await lost.count()).toBe(0);
     expect((await lost.due(1, 10_000)).map((t) => [t.id, t.dueAt])).toEqual([['kept', 1_000]]);
 
