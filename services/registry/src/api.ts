@@ -18,7 +18,7 @@ import type { AwayPublisher } from './away-bucket.ts';
 import type { CredentialAuthority } from './credentials.ts';
 import type { Dc09AccountPublisher } from './dc09-accounts.ts';
 import type { DeviceMapPublisher } from './device-map.ts';
-import { ForbiddenError } from './errors.ts';
+import { DeviceMapFullError, ForbiddenError } from './errors.ts';
 import { type IdempotencyStore, ReplayedRefusal } from './idempotency.ts';
 import { adminHandlers } from './routes/admin.ts';
 import type { RouteContext } from './routes/context.ts';
@@ -126,10 +126,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       return { body: body as never, replayed: true };
     },
     published: async (serial, previousAccount) => {
-      await withTimeout(
+      const outcomes = await withTimeout(
         Promise.all([deps.deviceMap.publish(serial), deps.dc09.publish(serial, previousAccount)]),
         PUBLISH_WAIT_MS,
       );
+      if (outcomes?.[0] === 'full') throw new DeviceMapFullError(serial);
     },
     publishedAll: async (serials) => {
       // A chunk at a time, each device once in it: its copies are never published twice at once.

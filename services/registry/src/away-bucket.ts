@@ -1,5 +1,12 @@
 import type { Names } from '@telecare/contracts';
-import { createBucket, type KV, type Logger, lastValues, type NatsConnection } from '@telecare/platform';
+import {
+  type BucketOptions,
+  createBucket,
+  type KV,
+  type Logger,
+  lastValues,
+  type NatsConnection,
+} from '@telecare/platform';
 import type { RegistryStore } from './store.ts';
 
 /**
@@ -15,7 +22,8 @@ export class AwayPublisher {
   readonly #names: Names;
   readonly #store: RegistryStore;
   readonly #log: Logger;
-  readonly #replicas: number;
+  /** Copies, store and logger the bucket is made with (`createBucket`). */
+  readonly #bucketOptions: BucketOptions;
   readonly #clock: () => Date;
   #kv: KV | undefined;
 
@@ -26,12 +34,18 @@ export class AwayPublisher {
     logger: Logger;
     clock: () => Date;
     replicas?: number;
+    /** TELECARE_JETSTREAM_MAX_BYTES, the store the bucket's bound is a share of. */
+    storeBytes?: number | undefined;
   }) {
     this.#nc = options.nc;
     this.#names = options.names;
     this.#store = options.store;
     this.#log = options.logger.child({ component: 'resident-away' });
-    this.#replicas = options.replicas ?? 1;
+    this.#bucketOptions = {
+      replicas: options.replicas ?? 1,
+      storeBytes: options.storeBytes,
+      logger: options.logger,
+    };
     this.#clock = options.clock;
   }
 
@@ -39,8 +53,8 @@ export class AwayPublisher {
     this.#kv = await createBucket(
       this.#nc,
       this.#names.kv.residentAway,
-      { history: 5 },
-      { replicas: this.#replicas },
+      { kind: 'residentAway', history: 5 },
+      this.#bucketOptions,
     );
     return this.#kv;
   }

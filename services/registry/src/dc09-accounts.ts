@@ -1,6 +1,7 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { Dc09AccountEntry, type Names } from '@telecare/contracts';
 import {
+  type BucketOptions,
   type Clock,
   type Counter,
   type Logger,
@@ -8,6 +9,7 @@ import {
   type NatsConnection,
   openDc09Accounts,
   StreamReplicasError,
+  StreamStorageError,
   systemClock,
 } from '@telecare/platform';
 import { isRevisionConflict, safeJson } from './device-map.ts';
@@ -75,7 +77,8 @@ export class Dc09AccountPublisher {
   readonly #store: RegistryStore;
   readonly #log: Logger;
   readonly #puts: Counter<'outcome'>;
-  readonly #replicas: number;
+  /** Copies, store and logger the bucket is made with (`createBucket`). */
+  readonly #bucketOptions: BucketOptions;
   readonly #clock: Clock;
   readonly #retry: { initialMs: number; maxMs: number };
   /** Devices whose last publication failed, tried again with backoff (with the account they left). */
@@ -94,12 +97,18 @@ export class Dc09AccountPublisher {
     puts: Counter<'outcome'>;
     /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
     replicas?: number;
+    /** TELECARE_JETSTREAM_MAX_BYTES, the store the bucket's bound is a share of. */
+    storeBytes?: number | undefined;
     /** Whether a previous key's grace still runs is judged by it. */
     clock?: Clock;
     retry?: { initialMs: number; maxMs: number };
   }) {
     this.#retry = options.retry ?? { initialMs: 500, maxMs: 30_000 };
-    this.#replicas = options.replicas ?? 1;
+    this.#bucketOptions = {
+      replicas: options.replicas ?? 1,
+      storeBytes: options.storeBytes,
+      logger: options.logger,
+    };
     this.#clock = options.clock ?? systemClock;
     this.#nc = options.nc;
     this.#names = options.names;
@@ -110,8 +119,8 @@ export class Dc09AccountPublisher {
 
   async open(): Promise<KV> {
     // Whichever of registry and DC-09 gateway comes first creates it; bind if it exists already.
-    this.#kv = await openDc09Accounts(this.#nc, this.#names, { replicas: this.#replicas }).catch((err) => {
-      if (err instanceof StreamReplicasError) throw err;
+    this.#kv = await openDc09Accounts(this.#nc, this.#names, this.#bucketOptions).catch((err) => {
+      if (err instanceof StreamReplicasError || err instanceof StreamStorageError) throw err;
       return new Kvm(this.#nc).open(this.#names.kv.dc09Accounts, { allow_direct: true });
     });
     return this.#kv;

@@ -1,5 +1,7 @@
 import { DeviceMapEntry, type Names } from '@telecare/contracts';
 import {
+  BucketFullError,
+  type BucketOptions,
   type Counter,
   type KV,
   type KvEntry,
@@ -11,8 +13,15 @@ import {
 import { buildDeviceMapEntry } from './device-map-entry.ts';
 import type { MapRows, RegistryStore } from './store.ts';
 
-/** How bringing a serial's entry in step ended: written, already there, deleted, never there, failed. */
-export type MapOutcome = 'written' | 'unchanged' | 'deleted' | 'absent' | 'failed';
+/**
+ * How bringing a serial's entry in step ended: written, already there, deleted, never there,
+ * failed, or refused by a full bucket (`full`: retried like a failure, and answered with a
+ * `DeviceMapFullError`).
+ */
+export type MapOutcome = 'written' | 'unchanged' | 'deleted' | 'absent' | 'failed' | 'full';
+
+/** An outcome that leaves the entry to be written again: failed, or refused by a full bucket. */
+const unwritten = (outcome: MapOutcome | undefined): boolean => outcome === 'failed' || outcome === 'full';
 
 const CAS_ATTEMPTS = 5;
 /** Serials the start-up sync reads and writes together (`#reconcileChunk`). */
@@ -45,7 +54,8 @@ export class DeviceMapPublisher {
   readonly #log: Logger;
   readonly #puts: Counter<'outcome'>;
   readonly #retry: { initialMs: number; maxMs: number };
-  readonly #replicas: number;
+  /** Copies, store and logger the bucket is made with (`createBucket`). */
+  readonly #bucketOptions: BucketOptions;
   #kv: KV | undefined;
   readonly #pending = new Map<string, Retry>();
   readonly #inFlight = new Set<Promise<unknown>>();
@@ -60,8 +70,14 @@ export class DeviceMapPublisher {
     retry?: { initialMs: number; maxMs: number };
     /** TELECARE_STREAM_REPLICAS, for the bucket when this creates it. */
     replicas?: number;
+    /** TELECARE_JETSTREAM_MAX_BYTES, the store the bucket's bound is a share of. */
+    storeBytes?: number | undefined;
   }) {
-    this.#replicas = options.replicas ?? 1;
+    this.#bucketOptions = {
+      replicas: options.replicas ?? 1,
+      storeBytes: options.storeBytes,
+      logger: options.logger,
+    };
     this.#nc = options.nc;
     this.#names = options.names;
     this.#store = options.store;
@@ -75,7 +91,7 @@ export class DeviceMapPublisher {
    * uses), and re-creating it if it was removed while we ran.
    */
   async open(): Promise<KV> {
-    this.#kv = await openDeviceMap(this.#nc, this.#names, { replicas: this.#replicas });
+    this.#kv = await openDeviceMap(this.#nc, this.#names, this.#bucketOptions);
     return this.#kv;
   }
 
@@ -131,8 +147,9 @@ export class DeviceMapPublisher {
   async #reconcileChunk(serials: readonly string[]): Promise<Map<string, MapOutcome>> {
     const outcomes = new Map<string, MapOutcome>();
     const failed = (serial: string, err: unknown) => {
-      outcomes.set(serial, 'failed');
-      this.#puts.inc({ outcome: 'failed' });
+      const outcome = err instanceof BucketFullError ? 'full' : 'failed';
+      outcomes.set(serial, outcome);
+      this.#puts.inc({ outcome });
       return err;
     };
     let cause: unknown;
@@ -168,8 +185,17 @@ export class DeviceMapPublisher {
     if (cause !== undefined) {
       // The bucket may have been removed under us; open it again (creating it) next time.
       this.#kv = undefined;
-      const count = [...outcomes.values()].filter((outcome) => outcome === 'failed').length;
-      this.#log.warn({ err: cause, failed: count, of: serials.length }, 'device map puts failed; will retry');
+      const count = [...outcomes.values()].filter(unwritten).length;
+      if (cause instanceof BucketFullError)
+        this.#log.error(
+          { err: cause, failed: count, of: serials.length },
+          'device map full: entries not written, their devices refused by the gateways as unknown; will retry',
+        );
+      else
+        this.#log.warn(
+          { err: cause, failed: count, of: serials.length },
+          'device map puts failed; will retry',
+        );
     }
     return outcomes;
   }
@@ -200,7 +226,7 @@ export class DeviceMapPublisher {
     for (let from = 0; from < serials.length; from += chunk) {
       const part = serials.slice(from, from + chunk);
       const outcomes = await this.#reconcileChunk(part);
-      const failed = part.filter((serial) => outcomes.get(serial) === 'failed');
+      const failed = part.filter((serial) => unwritten(outcomes.get(serial)));
       pending.push(...failed);
       if (failed.length === part.length) {
         pending.push(...serials.slice(from + chunk));
@@ -220,7 +246,7 @@ export class DeviceMapPublisher {
     this.#inFlight.add(work);
     try {
       const outcome = await work;
-      if (outcome === 'failed') this.#scheduleRetry([serial], 0);
+      if (unwritten(outcome)) this.#scheduleRetry([serial], 0);
       return outcome;
     } finally {
       this.#inFlight.delete(work);
@@ -238,10 +264,23 @@ export class DeviceMapPublisher {
   async syncAll(): Promise<Record<MapOutcome, number>> {
     // Opened (created if missing) before it is read whole.
     await this.open();
-    const counts: Record<MapOutcome, number> = { written: 0, unchanged: 0, deleted: 0, absent: 0, failed: 0 };
+    const counts: Record<MapOutcome, number> = {
+      written: 0,
+      unchanged: 0,
+      deleted: 0,
+      absent: 0,
+      failed: 0,
+      full: 0,
+    };
+    // Refused by a full bucket: retried with backoff rather than stopping the start-up, which
+    // would stop the registry in a loop while the bucket stays full.
+    const full: string[] = [];
     const leftovers = new Set((await lastValues(this.#nc, this.#names.kv.deviceMap)).keys());
     const reconcile = async (serials: readonly string[]) => {
-      for (const outcome of (await this.#reconcileChunk(serials)).values()) counts[outcome]++;
+      for (const [serial, outcome] of await this.#reconcileChunk(serials)) {
+        counts[outcome]++;
+        if (outcome === 'full') full.push(serial);
+      }
       if (counts.failed > 0) throw new Error(`device map sync: ${counts.failed} entries not written`);
     };
     let chunk: string[] = [];
@@ -257,7 +296,9 @@ export class DeviceMapPublisher {
     const left = [...leftovers];
     for (let from = 0; from < left.length; from += SYNC_CHUNK)
       await reconcile(left.slice(from, from + SYNC_CHUNK));
-    this.#log.info(counts, 'device map in step with postgres');
+    this.#scheduleRetry(full, 0, SYNC_CHUNK);
+    if (full.length > 0) this.#log.error(counts, 'device map not in step with postgres: the bucket is full');
+    else this.#log.info(counts, 'device map in step with postgres');
     return counts;
   }
 
@@ -275,6 +316,14 @@ export class DeviceMapPublisher {
       this.#log.debug({ serial, outcome }, 'device map entry');
       return outcome;
     } catch (err) {
+      if (err instanceof BucketFullError) {
+        this.#puts.inc({ outcome: 'full' });
+        this.#log.error(
+          { err, serial },
+          'device map full: entry not written, the device refused by the gateways as unknown; will retry',
+        );
+        return 'full';
+      }
       // The bucket may have been removed under us; open it again (creating it) next time.
       this.#kv = undefined;
       this.#puts.inc({ outcome: 'failed' });

@@ -2,6 +2,7 @@ import {
   ForbiddenError as Forbidden,
   NotFoundError as NotFound,
   RefusedError,
+  RequestError,
   UnavailableError,
 } from '@telecare/platform';
 
@@ -45,3 +46,28 @@ export class ForbiddenError extends Forbidden {
 
 /** A dependency the request needs (the MQTT broker's dynamic security) did not answer or refused. */
 export class DependencyError extends UnavailableError {}
+
+/**
+ * The change is committed (PostgreSQL has it) but the device's entry could not be written to the
+ * device map: the bucket is full (its share of TELECARE_JETSTREAM_MAX_BYTES). Until it is, the
+ * gateways refuse the device's messages as from an unknown device and triage does not know it;
+ * the registry writes it again with backoff (every 30 s at most). 507: done, but not stored where
+ * it must be. Not to be retried by the caller (a retry changes nothing): grow the store.
+ */
+export class DeviceMapFullError extends RequestError {
+  readonly status = 507;
+  readonly code = 'device-map-full';
+  readonly #serial: string;
+
+  constructor(serial: string) {
+    super(
+      `device ${serial}: the change is saved, but the device map is full and does not hold it: the gateways refuse the device's messages until it has room (the registry keeps trying). Grow TELECARE_JETSTREAM_MAX_BYTES and the NATS servers' max_file_store`,
+      { context: { serial } },
+    );
+    this.#serial = serial;
+  }
+
+  override details(): Record<string, unknown> {
+    return { serial: this.#serial, saved: true };
+  }
+}

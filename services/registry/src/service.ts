@@ -108,7 +108,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   });
   const puts = new Counter({
     name: 'registry_device_map_puts_total',
-    help: 'Device map (NATS KV) writes by outcome: written, unchanged, deleted, failed',
+    help: 'Device map (NATS KV) writes by outcome: written, unchanged, deleted, failed, full (refused by the full bucket)',
     labelNames: ['outcome'] as const,
     registers: [metrics],
   });
@@ -166,7 +166,9 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   const brokerGraceMs = config.REGISTRY_BROKER_REPAIR_GRACE_S * 1000;
   unconfirmedGauge(store, metrics, brokerGraceMs);
   const replicas = config.TELECARE_STREAM_REPLICAS;
-  const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas });
+  // The store the buckets' bounds are a share of.
+  const storeBytes = config.TELECARE_JETSTREAM_MAX_BYTES;
+  const deviceMap = new DeviceMapPublisher({ nc, names: n, store, logger, puts, replicas, storeBytes });
   lifecycle.add('device-map', () => deviceMap.close());
   await deviceMap.syncAll();
   const away = new AwayPublisher({
@@ -176,9 +178,19 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
     logger,
     clock: () => new Date(clock.now()),
     replicas,
+    storeBytes,
   });
   await away.syncAll();
-  const dc09 = new Dc09AccountPublisher({ nc, names: n, store, logger, puts: dc09Puts, replicas, clock });
+  const dc09 = new Dc09AccountPublisher({
+    nc,
+    names: n,
+    store,
+    logger,
+    puts: dc09Puts,
+    replicas,
+    storeBytes,
+    clock,
+  });
   const keyWrong = keyCheck !== undefined && !keyCheck.ok;
   // The bucket and the broker keep what a right key wrote until the key is put right.
   if (keyWrong)

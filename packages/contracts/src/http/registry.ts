@@ -478,7 +478,7 @@ export const DEVICE_ROUTES = {
     body: CreateDeviceBody,
     response: IssuedDevice,
     status: 201,
-    errors: [409, 422, 429, 503],
+    errors: [409, 422, 429, 503, 507],
     ...idempotent,
   }),
   listDevices: defineRoute({
@@ -515,7 +515,7 @@ export const DEVICE_ROUTES = {
     params: SerialParams,
     body: UpdateDeviceBody,
     response: IssuedDevice,
-    errors: [404, 409, 422, 503],
+    errors: [404, 409, 422, 503, 507],
   }),
   issueCredentials: defineRoute({
     method: 'POST',
@@ -535,7 +535,7 @@ export const DEVICE_ROUTES = {
     roles: WRITE,
     params: SerialParams,
     response: DeviceView,
-    errors: [404, 409, 503],
+    errors: [404, 409, 503, 507],
   }),
   startTest: defineRoute({
     method: 'POST',
@@ -547,7 +547,7 @@ export const DEVICE_ROUTES = {
     body: StartTestBody,
     response: TestCallView,
     status: 201,
-    errors: [404, 409, 422, 429],
+    errors: [404, 409, 422, 429, 507],
     ...idempotent,
   }),
   getTest: defineRoute({
@@ -566,7 +566,7 @@ export const DEVICE_ROUTES = {
     roles: WRITE,
     params: SerialParams,
     response: TestCallView,
-    errors: [404],
+    errors: [404, 507],
   }),
   deviceHealth: defineRoute({
     method: 'GET',
@@ -619,7 +619,7 @@ export const ADMIN_ROUTES = {
     roles: ADMIN,
     params: z.object({ id: z.string() }),
     response: z.looseObject({ id: z.string(), revoked: z.literal(true) }),
-    errors: [404],
+    errors: [404, 507],
   }),
 };
 

@@ -32,7 +32,10 @@ export interface RouteContext {
     work: (client: PoolClient | undefined) => Promise<T>,
     options?: { keep?: (body: T) => KeptAnswer; fingerprinted?: unknown },
   ) => Promise<{ body: T; replayed: boolean }>;
-  /** After a commit, the copies follow: device map and DC-09 accounts. */
+  /**
+   * After a commit, the copies follow: device map and DC-09 accounts. Throws a `DeviceMapFullError`
+   * (507) when the device map is full and does not take the device's entry.
+   */
   published: (serial: string, previousAccount?: string | null) => Promise<void>;
   /**
    * `published` for many devices after one commit (an import's), a chunk of them at a time: answers
