@@ -1,5 +1,13 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
-export { commonEnv, gatewayStateEnv, loadConfig, port } from './config.ts';
+export {
+  commonEnv,
+  gatewayStateEnv,
+  loadConfig,
+  port,
+  type RedisSentinel,
+  type RedisTarget,
+  redisTarget,
+} from './config.ts';
 export {
   ALARM_LANE,
   type ConsumerLoop,
