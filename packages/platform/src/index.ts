@@ -164,9 +164,12 @@ export {
   createRedis,
   REDIS_COMMAND_TIMEOUT_MS,
   REDIS_CONNECT_TIMEOUT_MS,
+  REDIS_LOADING,
+  REDIS_READONLY_RECONNECT_MS,
   type Redis,
   type RedisRefusal,
   type RedisRefusalReason,
+  redisLoading,
   redisRefusal,
 } from './redis.ts';
 export {
