@@ -85,8 +85,10 @@ export async function createRedis(options: {
         ...(sentinel.password === undefined ? {} : { sentinelPassword: sentinel.password }),
         // A Sentinel that does not answer is passed over for the next.
         sentinelCommandTimeout: 1_000,
-        // Told of a failover by the Sentinels at once, not by the first write the old primary refuses.
-        failoverDetector: true,
+        // No subscription to the Sentinels' failover news (`failoverDetector`): its connections have
+        // no error listener, and a Sentinel down would print a stack for each retry. A primary that
+        // dies closes the connection, and one demoted alive has its clients closed by the Sentinels
+        // (or answers READONLY): either way the client reconnects and asks the Sentinels again.
         enableTLSForSentinelMode: new URL(options.url).protocol === 'rediss:',
       })
     : new Redis(options.url, common);
@@ -102,7 +104,6 @@ export async function createRedis(options: {
   redis.on('reconnecting', () => log.warn('redis reconnecting'));
   redis.on('close', () => LOADING.delete(redis));
   redis.on('ready', () => LOADING.delete(redis));
-  if (sentinel) redis.on('+switch-master', () => log.warn('the Sentinels name a new redis primary: following it'));
   const ms = options.connectTimeoutMs ?? REDIS_CONNECT_TIMEOUT_MS;
   try {
     await within(redis.connect(), ms);
