@@ -97,14 +97,19 @@ describe('REDIS_SENTINELS', () => {
     });
   });
 
-  it.each(['', 'sentinel-1', 'sentinel-1:', ':26379', 'sentinel-1:70000', 'sentinel-1:26379,', 'redis://s:26379'])(
-    'refuses %j, naming the variable',
-    (value) => {
-      expect(() => load({ REDIS_SENTINELS: value, REDIS_SENTINEL_MASTER: 'telecare' })).toThrow(
-        /REDIS_SENTINELS: must be host:port/,
-      );
-    },
-  );
+  it.each([
+    '',
+    'sentinel-1',
+    'sentinel-1:',
+    ':26379',
+    'sentinel-1:70000',
+    'sentinel-1:26379,',
+    'redis://s:26379',
+  ])('refuses %j, naming the variable', (value) => {
+    expect(() => load({ REDIS_SENTINELS: value, REDIS_SENTINEL_MASTER: 'telecare' })).toThrow(
+      /REDIS_SENTINELS: must be host:port/,
+    );
+  });
 
   it('needs the master name with the Sentinels, and the Sentinels with a master name', () => {
     expect(() => load({ REDIS_SENTINELS: 's1:26379' })).toThrow(/REDIS_SENTINEL_MASTER: must be set/);

@@ -143,7 +143,9 @@ function missingPartners(env: Record<string, string | undefined>): string[] {
   const problems: string[] = [];
   const sentinel = ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD'].some((key) => env[key] !== undefined);
   if (env.REDIS_SENTINELS !== undefined && env.REDIS_SENTINEL_MASTER === undefined)
-    problems.push('REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINELS (the master name the Sentinels monitor)');
+    problems.push(
+      'REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINELS (the master name the Sentinels monitor)',
+    );
   if (env.REDIS_SENTINELS === undefined && sentinel)
     problems.push('REDIS_SENTINELS: must be set with REDIS_SENTINEL_MASTER and REDIS_SENTINEL_PASSWORD');
   return problems;

@@ -229,10 +229,13 @@ describe('triage under Redis Sentinel', () => {
       },
       { what: 'the Sentinel to take the failover', timeoutMs: PATIENCE_MS, intervalMs: 500 },
     );
-    await waitFor(async () => (await primaryPort()) === primary.port && (await role(replicaClient)) === 'slave', {
-      what: 'the old primary promoted again, the other demoted',
-      timeoutMs: PATIENCE_MS,
-    });
+    await waitFor(
+      async () => (await primaryPort()) === primary.port && (await role(replicaClient)) === 'slave',
+      {
+        what: 'the old primary promoted again, the other demoted',
+        timeoutMs: PATIENCE_MS,
+      },
+    );
     await b.press(residentId, publish);
     expect(await b.seen(primaryClient, residentId)).toBe(2);
     await b.ready();
