@@ -1,6 +1,6 @@
 import { names } from '@telecare/contracts';
 import { describe, expect, it } from 'vitest';
-import { commonEnv, loadConfig } from './config.ts';
+import { commonEnv, loadConfig, redisTarget } from './config.ts';
 import { ConfigError } from './errors.ts';
 import {
   DEAD_LETTER_STREAM_MAX_BYTES,
@@ -64,5 +64,59 @@ describe('TELECARE_JETSTREAM_MAX_BYTES', () => {
       expect(config.max_bytes).toBeGreaterThan(0);
       expect(config.discard).toBe(DiscardPolicy.Old);
     }
+  });
+});
+
+describe('REDIS_SENTINELS', () => {
+  const load = (env: Record<string, string>) => loadConfig('test', commonEnv, env);
+
+  it('is unset unless set: REDIS_URL alone names the Redis', () => {
+    const config = load({});
+    expect(config.REDIS_SENTINELS).toBeUndefined();
+    expect(redisTarget(config)).toEqual({ url: 'redis://127.0.0.1:6379' });
+  });
+
+  it('reads the Sentinels as host:port, with the master name and the Sentinels’ password', () => {
+    const config = load({
+      REDIS_SENTINELS: 'sentinel-1:26379, 10.0.0.2:26380,[::1]:26381',
+      REDIS_SENTINEL_MASTER: 'telecare',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+      REDIS_URL: 'redis://:data-secret@ignored:6379/2',
+    });
+    expect(redisTarget(config)).toEqual({
+      url: 'redis://:data-secret@ignored:6379/2',
+      sentinel: {
+        sentinels: [
+          { host: 'sentinel-1', port: 26379 },
+          { host: '10.0.0.2', port: 26380 },
+          { host: '::1', port: 26381 },
+        ],
+        master: 'telecare',
+        password: 'sentinel-secret',
+      },
+    });
+  });
+
+  it.each([
+    '',
+    'sentinel-1',
+    'sentinel-1:',
+    ':26379',
+    'sentinel-1:70000',
+    'sentinel-1:26379,',
+    'redis://s:26379',
+  ])('refuses %j, naming the variable', (value) => {
+    expect(() => load({ REDIS_SENTINELS: value, REDIS_SENTINEL_MASTER: 'telecare' })).toThrow(
+      /REDIS_SENTINELS: must be host:port/,
+    );
+  });
+
+  it('needs the master name with the Sentinels, and the Sentinels with a master name', () => {
+    expect(() => load({ REDIS_SENTINELS: 's1:26379' })).toThrow(/REDIS_SENTINEL_MASTER: must be set/);
+    expect(() => load({ REDIS_SENTINEL_MASTER: 'telecare' })).toThrow(/REDIS_SENTINELS: must be set/);
+    expect(() => load({ REDIS_SENTINEL_PASSWORD: 'secret' })).toThrow(/REDIS_SENTINELS: must be set/);
+    expect(() => load({ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_MASTER: '' })).toThrow(
+      /REDIS_SENTINEL_MASTER/,
+    );
   });
 });

@@ -37,12 +37,40 @@ export const byteSize = z
       .min(1024 ** 2, 'must be at least 1MB'),
   );
 
+/** `host:port`, a name or an address (IPv6 in brackets). */
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):(\d{1,5})$/;
+
+/** A comma-separated list of `host:port` (Redis Sentinel's addresses). */
+const hostPorts = z.string().transform((value, ctx) => {
+  const parsed = value.split(',').map((one) => {
+    const [, v6, host, portText] = HOST_PORT.exec(one.trim()) ?? [];
+    const at = Number(portText);
+    return (v6 ?? host) && at >= 1 && at <= 65535 ? { host: (v6 ?? host) as string, port: at } : undefined;
+  });
+  if (parsed.every((one) => one !== undefined)) return parsed;
+  ctx.addIssue({
+    code: 'custom',
+    message: 'must be host:port, or a comma-separated list of them (26379 is Sentinel’s port)',
+  });
+  return z.NEVER;
+});
+
 export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
 /** Environment names shared by every service (DESIGN §4, Configuration). */
 export const commonEnv = {
   NATS_URL: url(['nats:', 'tls:'], 'nats://127.0.0.1:4222'),
+  /** With Sentinel (`REDIS_SENTINELS`), only its user, password, database and scheme are used. */
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  /**
+   * Redis Sentinel's addresses: set, the client asks them for the primary of
+   * `REDIS_SENTINEL_MASTER`, and again after a failover (`redisTarget`).
+   */
+  REDIS_SENTINELS: hostPorts.optional(),
+  /** The master name the Sentinels monitor; set with `REDIS_SENTINELS`, and only with it. */
+  REDIS_SENTINEL_MASTER: z.string().min(1, 'must be the master name the Sentinels monitor').optional(),
+  /** The Sentinels' own password (`requirepass` of the Sentinels), when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   MQTT_URL: url(['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'mqtt://127.0.0.1:1883'),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgresql://postgres@127.0.0.1:5432/telecare'),
   TELECARE_NAMESPACE: z.string().regex(NAMESPACE_PATTERN).default(DEFAULT_NAMESPACE),
@@ -83,6 +111,46 @@ export const gatewayStateEnv = {
   GATEWAY_STATE_DIR: z.string().min(1).optional(),
 } as const;
 
+/** Where Redis is: `REDIS_URL`, or the Sentinels that name its primary (see `createRedis`). */
+export interface RedisTarget {
+  readonly url: string;
+  readonly sentinel?: RedisSentinel;
+}
+
+export interface RedisSentinel {
+  readonly sentinels: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** The master name the Sentinels monitor. */
+  readonly master: string;
+  /** The Sentinels' own password. */
+  readonly password?: string;
+}
+
+/** `createRedis`'s target from the settings (`commonEnv`). */
+export function redisTarget(config: {
+  readonly REDIS_URL: string;
+  readonly REDIS_SENTINELS?: RedisSentinel['sentinels'] | undefined;
+  readonly REDIS_SENTINEL_MASTER?: string | undefined;
+  readonly REDIS_SENTINEL_PASSWORD?: string | undefined;
+}): RedisTarget {
+  const { REDIS_URL: url, REDIS_SENTINELS: sentinels, REDIS_SENTINEL_MASTER: master } = config;
+  if (!sentinels || !master) return { url };
+  const password = config.REDIS_SENTINEL_PASSWORD;
+  return { url, sentinel: { sentinels, master, ...(password === undefined ? {} : { password }) } };
+}
+
+/** Settings that mean something only together: a problem for each one missing. */
+function missingPartners(env: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  const sentinel = ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD'].some((key) => env[key] !== undefined);
+  if (env.REDIS_SENTINELS !== undefined && env.REDIS_SENTINEL_MASTER === undefined)
+    problems.push(
+      'REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINELS (the master name the Sentinels monitor)',
+    );
+  if (env.REDIS_SENTINELS === undefined && sentinel)
+    problems.push('REDIS_SENTINELS: must be set with REDIS_SENTINEL_MASTER and REDIS_SENTINEL_PASSWORD');
+  return problems;
+}
+
 /**
  * Parses the environment with the service's one schema. On failure, throws a ConfigError whose
  * message lists every problem, one per line, by variable name.
@@ -93,7 +161,12 @@ export function loadConfig<S extends z.ZodRawShape>(
   env: Record<string, string | undefined> = process.env,
 ): z.infer<z.ZodObject<S>> {
   const result = z.object(shape).safeParse(env);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
+  const problems = [
+    ...(result.success
+      ? []
+      : result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`)),
+    ...('REDIS_SENTINELS' in shape ? missingPartners(env) : []),
+  ];
+  if (result.success && problems.length === 0) return result.data;
   throw new ConfigError(service, problems);
 }

@@ -1,5 +1,13 @@
 export { type Clock, ManualClock, systemClock } from './clock.ts';
-export { commonEnv, gatewayStateEnv, loadConfig, port } from './config.ts';
+export {
+  commonEnv,
+  gatewayStateEnv,
+  loadConfig,
+  port,
+  type RedisSentinel,
+  type RedisTarget,
+  redisTarget,
+} from './config.ts';
 export {
   ALARM_LANE,
   type ConsumerLoop,
@@ -165,9 +173,12 @@ export {
   createRedis,
   REDIS_COMMAND_TIMEOUT_MS,
   REDIS_CONNECT_TIMEOUT_MS,
+  REDIS_LOADING,
+  REDIS_READONLY_RECONNECT_MS,
   type Redis,
   type RedisRefusal,
   type RedisRefusalReason,
+  redisLoading,
   redisRefusal,
 } from './redis.ts';
 export {

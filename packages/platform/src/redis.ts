@@ -1,4 +1,5 @@
-import { type ChainableCommander, type Command, Redis } from 'ioredis';
+import { type ChainableCommander, type Command, Redis, type RedisOptions } from 'ioredis';
+import type { RedisSentinel } from './config.ts';
 import { TransientError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { TimeoutError, within } from './work.ts';
@@ -13,6 +14,12 @@ export type { ChainableCommander, Redis };
 export const REDIS_COMMAND_TIMEOUT_MS = 5_000;
 /** How long the first connection may take, the ready check included. */
 export const REDIS_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Without Sentinel, how long after reconnecting on a `READONLY` answer the client waits before it
+ * does so again: the name in REDIS_URL may have moved to the new primary since, or may still name a
+ * replica, which is then reported (`redisRefusal`) rather than reconnected to on every write.
+ */
+export const REDIS_READONLY_RECONNECT_MS = 5_000;
 
 /**
  * Redis holds only rebuildable state. A command issued while disconnected is queued and fails once
@@ -25,16 +32,30 @@ export const REDIS_CONNECT_TIMEOUT_MS = 10_000;
  * timeout). The client reconnects with capped backoff. The first connection fails (a `TransientError`, for
  * the supervisor to start the service again) when Redis has not answered within
  * REDIS_CONNECT_TIMEOUT_MS.
+ *
+ * With `sentinel`, the client asks the Sentinels for the primary of the master name and connects
+ * to it (REDIS_URL gives only the user, password, database and TLS), checks that it is a primary,
+ * and asks again whenever it reconnects: after a failover it follows the new primary. A write that
+ * a demoted primary answers `READONLY` makes it reconnect and send the write again there; without
+ * Sentinel it does so too (the name in REDIS_URL may have moved), at most once every
+ * REDIS_READONLY_RECONNECT_MS, so that a replica the name still points at is reported as refusing
+ * writes rather than reconnected to over and over.
+ *
+ * A Redis loading its dataset as the client connects (after a restart) keeps the client from
+ * being ready until it has loaded: `redisLoading` says so meanwhile, and the client emits
+ * `REDIS_LOADING` (with the `RedisRefusal`) as it finds it.
  */
 export async function createRedis(options: {
   url: string;
+  sentinel?: RedisSentinel | undefined;
   logger: Logger;
   name: string;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
 }): Promise<Redis> {
   const log = options.logger.child({ component: 'redis' });
-  const redis = new Redis(options.url, {
+  const followed = { at: Number.NEGATIVE_INFINITY };
+  const common: RedisOptions = {
     connectionName: options.name,
     lazyConnect: true,
     connectTimeout: 5_000,
@@ -45,31 +66,98 @@ export async function createRedis(options: {
     // Commands issued in the same event-loop turn go out in one write (in order, each with its
     // own reply): a service with many messages in hand sends one socket write, not one each.
     enableAutoPipelining: true,
-  });
+    // 2: reconnect, and send the command again on the new connection.
+    reconnectOnError: (err) => {
+      if (!err.message.startsWith('READONLY')) return false;
+      const now = performance.now();
+      if (!options.sentinel && now - followed.at < REDIS_READONLY_RECONNECT_MS) return false;
+      followed.at = now;
+      log.warn({ reply: err.message }, 'redis answered READONLY: reconnecting to find the primary');
+      return 2;
+    },
+  };
+  const sentinel = options.sentinel;
+  const redis = sentinel
+    ? new Redis(options.url, {
+        ...common,
+        sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
+        name: sentinel.master,
+        ...(sentinel.password === undefined ? {} : { sentinelPassword: sentinel.password }),
+        // A Sentinel that does not answer is passed over for the next.
+        sentinelCommandTimeout: 1_000,
+        // No subscription to the Sentinels' failover news (`failoverDetector`): its connections have
+        // no error listener, and a Sentinel down would print a stack for each retry. A primary that
+        // dies closes the connection, and one demoted alive has its clients closed by the Sentinels
+        // (or answers READONLY): either way the client reconnects and asks the Sentinels again.
+        enableTLSForSentinelMode: new URL(options.url).protocol === 'rediss:',
+      })
+    : new Redis(options.url, common);
   const timeoutMs = options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS;
   // Every command goes through here: a pipeline's, a script's, one sent again from the offline queue.
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = (command, stream) => {
     patientTimeout(command, timeoutMs);
+    if (command.name === 'info' && redis.status !== 'ready') watchLoading(redis, command);
     return send(command, stream);
   };
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   redis.on('reconnecting', () => log.warn('redis reconnecting'));
+  redis.on('close', () => LOADING.delete(redis));
+  redis.on('ready', () => LOADING.delete(redis));
   const ms = options.connectTimeoutMs ?? REDIS_CONNECT_TIMEOUT_MS;
   try {
     await within(redis.connect(), ms);
   } catch (err) {
     // No client left reconnecting behind a start that failed.
     redis.disconnect();
+    const where = sentinel ? ` (the primary of ${sentinel.master}, from the Sentinels)` : '';
     throw new TransientError(
       err instanceof TimeoutError
-        ? `Redis did not answer within ${ms} ms`
-        : `could not connect to Redis: ${(err as Error).message}`,
+        ? `Redis${where} did not answer within ${ms} ms`
+        : `could not connect to Redis${where}: ${(err as Error).message}`,
       { cause: err, context: { dependency: 'redis' } },
     );
   }
-  log.info('connected to redis');
+  log.info(sentinel ? { master: sentinel.master } : {}, 'connected to redis');
   return redis;
+}
+
+/** The event a client of `createRedis` emits as it finds Redis loading its dataset (see `redisLoading`). */
+export const REDIS_LOADING = 'telecare:loading';
+
+/** Clients connected to a Redis still loading its dataset, and what it said. */
+const LOADING = new WeakMap<Redis, RedisRefusal>();
+
+/**
+ * What a Redis loading its dataset says, while the client waits for it to load before it is
+ * ready (it asks `INFO` until `loading:0`), or undefined when it is not loading (or not known to be).
+ */
+export function redisLoading(redis: Redis): RedisRefusal | undefined {
+  return LOADING.get(redis);
+}
+
+/** The client's ready check (`INFO`), read for `loading:1`. */
+function watchLoading(redis: Redis, command: Command): void {
+  command.promise.then(
+    (reply: unknown) => {
+      const info = typeof reply === 'string' ? reply : String(reply);
+      const loading = /^loading:1\s*$/m.test(info);
+      if (!loading || redis.status === 'ready') return;
+      const eta = /^loading_eta_seconds:(\d+)/m.exec(info)?.[1];
+      const known = REFUSALS.find((refusal) => refusal.reason === 'loading');
+      if (!known) return;
+      const refusal: RedisRefusal = {
+        reason: known.reason,
+        reads: known.reads,
+        says: known.says,
+        reply: `LOADING Redis is loading the dataset in memory${eta === undefined ? '' : ` (about ${eta} s left)`}`,
+      };
+      const first = !LOADING.has(redis);
+      LOADING.set(redis, refusal);
+      if (first) redis.emit(REDIS_LOADING, refusal);
+    },
+    () => undefined,
+  );
 }
 
 /** Marks a command whose timeout is armed (one sent again from the offline queue keeps its first). */
@@ -130,7 +218,7 @@ const REFUSALS: ReadonlyArray<{ code: string; reason: RedisRefusalReason; reads:
     code: 'READONLY',
     reason: 'readonly',
     reads: false,
-    says: 'Redis is a read-only replica (a failover demoted it?): it refuses writes; point REDIS_URL at the primary',
+    says: 'Redis is a read-only replica (a failover demoted it?): it refuses writes; point REDIS_URL at the primary, or run Redis under Sentinel (REDIS_SENTINELS)',
   },
   {
     code: 'MISCONF',

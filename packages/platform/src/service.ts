@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { type Names, names } from '@telecare/contracts';
 import type { Registry } from 'prom-client';
 import { type Clock, systemClock } from './clock.ts';
+import type { RedisTarget } from './config.ts';
 import { natsDurability, postgresDurability, warnDurability } from './durability.ts';
 import { formatBytes } from './errors.ts';
 import {
@@ -31,7 +32,7 @@ import {
   type streamConfigs,
 } from './nats.ts';
 import { createPool, type Pool, writesRefused } from './postgres.ts';
-import { createRedis, type Redis } from './redis.ts';
+import { createRedis, type Redis, redisLoading } from './redis.ts';
 import { Lifecycle, runService } from './shutdown.ts';
 import { lockStateFolder, type StateFolderLock } from './state-lock.ts';
 import { watchStreams } from './stream-metrics.ts';
@@ -77,8 +78,11 @@ export interface ServiceContext<C extends ServiceConfig> {
   readonly http: FastifyInstance;
   /** Connects to NATS (once) and ensures the definition's streams; readiness check `nats`. */
   nats(): Promise<NatsClients>;
-  /** Connects to Redis; readiness check `redis` (a ping). */
-  redis(options: { url: string }): Promise<Redis>;
+  /**
+   * Connects to Redis (`redisTarget`: REDIS_URL, or the Sentinels); readiness check `redis` (a
+   * ping; `loading` while Redis loads its dataset).
+   */
+  redis(options: RedisTarget): Promise<Redis>;
   /**
    * A PostgreSQL pool; readiness checks `postgres` (a query) and `postgres-writes` (not read-only,
    * no write refused lately: the reason when not).
@@ -218,13 +222,16 @@ function dependencies<C extends ServiceConfig>(
       nats ??= connectOnce();
       return nats;
     },
-    redis: async (url: string) => {
-      const redis = await createRedis({ url, logger, name });
+    redis: async (target: RedisTarget) => {
+      const redis = await createRedis({ ...target, logger, name });
       lifecycle.add('redis', async () => {
         await redis.quit().catch(() => redis.disconnect());
       });
-      readiness.redis = async () =>
-        redis.status === 'ready' && (await withTimeout(redis.ping(), DEPENDENCY_CHECK_MS)) === 'PONG';
+      readiness.redis = async () => {
+        // Not ready while it loads: the client waits for it, and it answers nothing meanwhile.
+        if (redis.status !== 'ready') return redisLoading(redis)?.reason ?? false;
+        return (await withTimeout(redis.ping(), DEPENDENCY_CHECK_MS)) === 'PONG';
+      };
       return redis;
     },
     postgres: (url: string, max: number | undefined) => {
@@ -350,7 +357,7 @@ export function defineService<C extends ServiceConfig, H extends object>(
         metrics,
         http,
         nats: deps.nats,
-        redis: (redis) => deps.redis(redis.url),
+        redis: (target) => deps.redis(target),
         postgres: (pg) => deps.postgres(pg.url, pg.max),
         stateFolder,
         ready: (check, answer) => {

@@ -133,13 +133,30 @@ export class FaultProxy {
   readonly #drops: Array<{ match: (subject: string) => boolean; dropped: (what: DroppedPublish) => void }> =
     [];
 
+  #target: { readonly host: string; readonly port: number };
+
   private constructor(
     private readonly server: Server,
     readonly port: number,
-    readonly target: { readonly host: string; readonly port: number },
+    target: { readonly host: string; readonly port: number },
     /** Whether the target speaks NATS and client operations are read whole (`dropNextPublish`). */
     private readonly natsFrames: boolean,
-  ) {}
+  ) {
+    this.#target = target;
+  }
+
+  /** Where new connections go (`moveTo`). */
+  get target(): { readonly host: string; readonly port: number } {
+    return this.#target;
+  }
+
+  /**
+   * Connections made from now on reach `target`; those open stay where they are: a name moved to
+   * another server (a failover's DNS change), which a client follows only when it reconnects.
+   */
+  moveTo(target: { host?: string; port: number }): void {
+    this.#target = { host: target.host ?? '127.0.0.1', port: target.port };
+  }
 
   /**
    * `natsFrames`: the target is a NATS server, and what clients send it is forwarded one whole
@@ -232,7 +249,7 @@ export class FaultProxy {
       client.once('close', () => this.#links.delete(link));
       return;
     }
-    const server = tcpConnect(this.target.port, this.target.host);
+    const server = tcpConnect(this.#target.port, this.#target.host);
     server.setNoDelay(true);
     const frames = this.natsFrames ? new NatsFrames() : undefined;
     const link: Link = { client, server, broken: false, frozen: false };

@@ -1,5 +1,6 @@
 import {
   type Logger,
+  REDIS_LOADING,
   type Redis,
   type RedisRefusal,
   redisRefusal,
@@ -58,7 +59,9 @@ export interface AnswersAgain {
  * `RedisAwayError` (its refusal its cause), and then the writes (reads too while it loads) fail at
  * once, not sent, until a probe write (`SET` of `probeKey`, every `REDIS_PROBE_EVERY_MS`) is taken:
  * logged once, readably (`RedisRefusal.says`), as it begins, changes and ends. `answersAgain` waits
- * for Redis to answer and take writes.
+ * for Redis to answer and take writes. A Redis found loading as the client reconnects (a restart:
+ * the client is not ready until it has loaded, platform `REDIS_LOADING`) is away, and refusing
+ * for that reason (`loading`) until the client is ready.
  */
 export class RedisAway {
   static readonly #byClient = new WeakMap<Redis, RedisAway>();
@@ -71,6 +74,8 @@ export class RedisAway {
   /** What Redis refuses now (the last refusal), until a probe write is taken. */
   #refusing: RedisRefusal | undefined;
   #probingWrites = false;
+  /** The refusal is the client's finding as it connected (`REDIS_LOADING`), ended by its `ready`. */
+  #loadingAtConnect = false;
   #probeKey = 'triage:writable';
   #timedOut = false;
   #probing = false;
@@ -91,7 +96,16 @@ export class RedisAway {
     // A new connection answers: whatever timed out on the one before is not this one's doing.
     redis.on('ready', () => {
       this.#timedOut = false;
+      const loaded = this.#loadingAtConnect;
+      this.#loadingAtConnect = false;
       this.#changed();
+      // The client is ready once Redis has loaded: the loading it found as it connected is over.
+      if (loaded && this.#refusing?.reason === 'loading') this.#takesWritesAgain();
+    });
+    // Reconnected to a Redis loading its dataset (a restart): not only away, loading (see `refusing`).
+    redis.on(REDIS_LOADING, (refusal: RedisRefusal) => {
+      this.#loadingAtConnect = true;
+      this.#refuse(refusal);
     });
     // What was sent on a connection that closed is not waited for: the client would hold it until
     // its reconnect attempts ran out.
@@ -245,12 +259,17 @@ export class RedisAway {
         else this.#probeWrites();
         return;
       }
-      this.#refusing = undefined;
-      this.#log?.info('redis takes writes again');
-      this.onRefusing?.(undefined);
-      if (!this.away) this.#ended(this.#onBack);
+      this.#takesWritesAgain();
     }, REDIS_PROBE_EVERY_MS);
     timer.unref();
+  }
+
+  #takesWritesAgain(): void {
+    if (this.#refusing === undefined) return;
+    this.#refusing = undefined;
+    this.#log?.info('redis takes writes again');
+    this.onRefusing?.(undefined);
+    if (!this.away) this.#ended(this.#onBack);
   }
 
   #ended(waiting: Set<() => void>): void {

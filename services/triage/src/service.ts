@@ -11,6 +11,7 @@ import {
   lastValues,
   openDeviceMapMirror,
   type RedisRefusalReason,
+  redisTarget,
   type ServiceContext,
   type ServiceHandle,
   securityEventPublisher,
@@ -91,7 +92,7 @@ async function wireTriage(
   const storeBytes = config.TELECARE_JETSTREAM_MAX_BYTES;
   // Before the rules: the copy of their history is kept in Redis.
   service.step('connecting to Redis');
-  const redis = await service.redis({ url: config.REDIS_URL });
+  const redis = await service.redis(redisTarget(config));
   // Commands fail at once while Redis is known not to answer, or writes while it refuses them,
   // logged as it goes and comes back.
   const redisAway = RedisAway.of(redis, logger, `${n.redisPrefix}triage:writable`);

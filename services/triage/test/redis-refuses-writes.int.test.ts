@@ -72,6 +72,8 @@ beforeAll(async () => {
   redis = await createRedis({ url: redisServer.url, logger, name: 'triage-refuses-test' });
   other = await OwnServer.start('redis', await freePort());
   otherRedis = await createRedis({ url: other.url, logger, name: 'triage-refuses-other' });
+  // The test's own clients watch one server each: they stay on it when it answers READONLY.
+  for (const client of [redis, otherRedis]) client.options.reconnectOnError = null;
 }, 60_000);
 
 afterAll(async () => {
