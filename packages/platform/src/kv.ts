@@ -126,9 +126,9 @@ export interface BucketOptions extends StreamOptions {
  * its part of the store (`bucketBytes`, `BUCKET_MAX_VALUE_BYTES`); an existing one is given its
  * bounds (`boundBucket`). Every bucket a service creates goes through here. Full, a bucket refuses
  * puts (discard new: a new key surely, a new value of a key it holds unless the old one was
- * larger), and its handle says so with a `BucketFullError`; a delete or purge of a key it holds is
- * taken, and frees room.
- * Its handle's reads and writes fail at once with a `BucketMissingError` while the bucket's stream
+ * larger), and its handle says so with a `BucketFullError`. A purge of a key it holds replaces a
+ * larger message when the key is at its history (history 1), so it is taken and frees room; in a
+ * bucket with a longer history even a delete or purge can be refused. Its handle's reads and writes fail at once with a `BucketMissingError` while the bucket's stream
  * is missing (see `FailFastBucket`).
  */
 export async function createBucket(
