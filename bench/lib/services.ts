@@ -88,7 +88,12 @@ export class ServiceProcesses {
 
   constructor(label: string, extraEnv: Record<string, string>, logDir: string) {
     this.namespace = uniqueNamespace(label);
-    this.env = serviceEnv(this.namespace, { MQTT_CLIENT_ID: `${this.namespace}-gateway`, ...extraEnv });
+    this.env = serviceEnv(this.namespace, {
+      MQTT_CLIENT_ID: `${this.namespace}-gateway`,
+      // The device map's part of 8 GB (64 MB) holds 100,000 hubs and the pipeline's homes.
+      TELECARE_JETSTREAM_MAX_BYTES: '8GB',
+      ...extraEnv,
+    });
     this.token = this.env.TELECARE_ADMIN_TOKEN ?? '';
     this.#logDir = logDir;
   }

@@ -235,6 +235,8 @@ export async function runStorm(
       MQTT_URL: mosquitto.url,
       LOG_LEVEL: process.env.STORM_LOG_LEVEL ?? (processes ? 'warn' : 'silent'),
       TELECARE_PARTITIONS: '8',
+      // The device map's part of 8 GB (64 MB) holds 100,000 mapped hubs beside the load's homes.
+      TELECARE_JETSTREAM_MAX_BYTES: '8GB',
     },
     { processes },
   );

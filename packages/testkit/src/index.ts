@@ -48,9 +48,11 @@ export function serviceEnv(namespace: string, extra: Record<string, string> = {}
     // (the security suite) sets `refuse`, the production default.
     DC09_KEYLESS: 'allow',
     REGISTRY_DC09_KEYLESS: 'allow',
-    // Each namespace's streams reserve their share of this on the shared server: a test stores
-    // little, and a server shared by many test files at once reserves that much for each.
-    TELECARE_JETSTREAM_MAX_BYTES: '512MB',
+    // Each namespace's streams and buckets reserve their share of this on the shared server: a
+    // test stores little, and a server shared by many test files at once reserves that much for
+    // each. The device map's part of 2 GB (16 MB) holds about 40,000 devices: a whole-stack
+    // scenario's 10,000 homes. Runs of 100,000 devices set more (bench/lib/services.ts, storm).
+    TELECARE_JETSTREAM_MAX_BYTES: '2GB',
     ...extra,
   };
 }
