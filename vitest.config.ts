@@ -1,12 +1,48 @@
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * Files that run a whole stack of their own (every service, in the test's process or as child
- * processes, and servers of their own beside the shared ones) and keep both cores busy by
- * themselves. Two of them side by side each took twice to three times as long as alone, and
- * with no timings cached (a fresh clone) vitest runs small files last, so they met at the end.
+ * processes, and servers of their own beside the shared ones). Two of them side by side each took
+ * twice to three times as long as alone; one at a time after the other files, they left most of a
+ * core idle (about 1.15 of the 2 busy for their 200 s). So they run among the other integration
+ * files, spread through the queue so that no two meet (`SpreadSequencer`).
  */
-const WHOLE_STACK = ['tests/scenarios/*.int.test.ts', 'tests/faults/*.int.test.ts'];
+const WHOLE_STACK = /^tests\/(scenarios|faults)\/[^/]+\.int\.test\.ts$/;
+
+/**
+ * At most this many files run between two whole-stack files: three workers take about 0.4 files a
+ * second, and a whole-stack file beside other files takes up to about 130 s.
+ */
+const WHOLE_STACK_GAP = 60;
+
+/**
+ * vitest's order (by each project, then the longest file first, or the largest where no run's
+ * times are cached), with the whole-stack files taken out and put back evenly apart through the
+ * integration files, from their start, in that order: each runs beside two other files, never
+ * beside another whole stack.
+ */
+class SpreadSequencer extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const wholeStack = (spec: TestSpecification) =>
+      spec.project.name === 'integration' && WHOLE_STACK.test(path.relative(this.ctx.config.root, spec.moduleId));
+    const heavy = sorted.filter(wholeStack);
+    const rest = sorted.filter((spec) => !wholeStack(spec));
+    const first = rest.findIndex((spec) => spec.project.name === 'integration');
+    if (heavy.length === 0 || first === -1) return sorted;
+    const out = rest.slice(0, first);
+    const integration = rest.slice(first);
+    // Spread over the whole queue, the last well before its end.
+    const gap = Math.max(1, Math.min(WHOLE_STACK_GAP, Math.floor(integration.length / heavy.length)));
+    for (const [i, spec] of integration.entries()) {
+      if (i % gap === 0 && heavy.length > 0) out.push(heavy.shift() as TestSpecification);
+      out.push(spec);
+    }
+    return [...out, ...heavy];
+  }
+}
 
 /** The property tests' seed, from `PROPERTY_SEED` (see the file). */
 const setupFiles = ['packages/testkit/src/property-seed.ts'];
@@ -18,14 +54,15 @@ const setupFiles = ['packages/testkit/src/property-seed.ts'];
  */
 const expectServers = { poll: { timeout: 10_000, interval: 100 } };
 
-// One vitest setup, three projects: `unit` is pure and fast; `integration` talks to the real
-// Mosquitto, NATS, Redis and PostgreSQL on loopback (see infra/servers.sh); `whole-stack` runs
-// the files above one at a time once `integration` is done.
+// One vitest setup, two projects: `unit` is pure and fast; `integration` talks to the real
+// Mosquitto, NATS, Redis and PostgreSQL on loopback (see infra/servers.sh), the whole-stack files
+// among its others (`SpreadSequencer`).
 // A test file's modules are loaded once per worker, not once per file (`isolate: false`): every
 // file starts its services afresh (per-service metric registries, a namespace per file), and
 // importing them anew for each of 300 files took about 400 s of the workers' time in a run.
 export default defineConfig({
   test: {
+    sequence: { sequencer: SpreadSequencer },
     projects: [
       {
         test: {
@@ -47,7 +84,6 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['**/test/**/*.int.test.ts', 'tests/**/*.test.ts'],
-          exclude: ['**/node_modules/**', ...WHOLE_STACK],
           environment: 'node',
           setupFiles,
           isolate: false,
@@ -59,20 +95,6 @@ export default defineConfig({
           // busy without starving any file's timers.
           maxWorkers: 3,
           sequence: { groupOrder: 1 },
-        },
-      },
-      {
-        test: {
-          name: 'whole-stack',
-          include: WHOLE_STACK,
-          environment: 'node',
-          setupFiles,
-          isolate: false,
-          testTimeout: 30_000,
-          hookTimeout: 60_000,
-          expect: expectServers,
-          maxWorkers: 1,
-          sequence: { groupOrder: 2 },
         },
       },
     ],
