@@ -50,8 +50,8 @@ export class DependencyError extends UnavailableError {}
 /**
  * The change is committed (PostgreSQL has it) but the device's entry could not be written to the
  * device map: the bucket is full (its share of TELECARE_JETSTREAM_MAX_BYTES). Until it is, the
- * gateways refuse the device's messages as from an unknown device and triage does not know it;
- * the registry writes it again with backoff (every 30 s at most). 507: done, but not stored where
+ * gateways and triage go on with the entry as it was (a new device has none: its messages are
+ * refused as from an unknown device); the registry writes it again with backoff (every 30 s at most). 507: done, but not stored where
  * it must be. Not to be retried by the caller (a retry changes nothing): grow the store.
  */
 export class DeviceMapFullError extends RequestError {
@@ -61,7 +61,7 @@ export class DeviceMapFullError extends RequestError {
 
   constructor(serial: string) {
     super(
-      `device ${serial}: the change is saved, but the device map is full and does not hold it: the gateways refuse the device's messages until it has room (the registry keeps trying). Grow TELECARE_JETSTREAM_MAX_BYTES and the NATS servers' max_file_store`,
+      `device ${serial}: the change is saved, but the device map is full and does not hold it: until it has room the gateways and triage go on with the device's entry as it was before (a new device has none: its messages are refused; a decommissioned one is still taken), and the registry keeps trying. Grow TELECARE_JETSTREAM_MAX_BYTES and the NATS servers' max_file_store`,
       { context: { serial } },
     );
     this.#serial = serial;
