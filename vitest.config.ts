@@ -27,7 +27,8 @@ class SpreadSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
     const wholeStack = (spec: TestSpecification) =>
-      spec.project.name === 'integration' && WHOLE_STACK.test(path.relative(this.ctx.config.root, spec.moduleId));
+      spec.project.name === 'integration' &&
+      WHOLE_STACK.test(path.relative(this.ctx.config.root, spec.moduleId));
     const heavy = sorted.filter(wholeStack);
     const rest = sorted.filter((spec) => !wholeStack(spec));
     const first = rest.findIndex((spec) => spec.project.name === 'integration');
