@@ -52,10 +52,19 @@ export function createLogger(service: string, level = 'info', destination?: pino
 }
 
 /**
+ * node-postgres's answer to a statement on a client whose connection failed before it (a session
+ * the server ended between two statements of a transaction): the pool warned of that failure as it
+ * came (`createPool`, "postgres connection lost under a checked-out client"), with its cause.
+ */
+const connectionAlreadyLost = (err: unknown): boolean =>
+  err instanceof Error && err.message === 'Client has encountered a connection error and is not queryable';
+
+/**
  * A failure that is tried again later: a warning with its error, or, when PostgreSQL refuses every
  * write alike (read-only, disk full: the pool says why, once), only a debug line with the SQLSTATE,
  * so a refusal is not a stack per message or per tick; a failure its service reports itself
- * (`reportedElsewhere`: triage's Redis away or refusing writes) is a debug line too.
+ * (`reportedElsewhere`: triage's Redis away or refusing writes), or a statement on a pooled client
+ * whose connection the pool already said was lost, is a debug line too.
  */
 export function warnFailure(
   log: Logger,
@@ -65,6 +74,6 @@ export function warnFailure(
 ): void {
   const refusal = postgresRefusal(err);
   if (refusal) log.debug({ ...fields, code: refusal.code }, message);
-  else if (reportedElsewhere(err)) log.debug({ err, ...fields }, message);
+  else if (reportedElsewhere(err) || connectionAlreadyLost(err)) log.debug({ err, ...fields }, message);
   else log.warn({ err, ...fields }, message);
 }
