@@ -147,7 +147,7 @@ function missingPartners(env: Record<string, string | undefined>): string[] {
       'REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINELS (the master name the Sentinels monitor)',
     );
   if (env.REDIS_SENTINELS === undefined && sentinel)
-    problems.push('REDIS_SENTINELS: must be set with REDIS_SENTINEL_MASTER and REDIS_SENTINEL_PASSWORD');
+    problems.push('REDIS_SENTINELS: must be set where REDIS_SENTINEL_MASTER or REDIS_SENTINEL_PASSWORD is');
   return problems;
 }
 

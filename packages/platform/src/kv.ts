@@ -216,7 +216,8 @@ async function boundBucket(
 
 /** The buckets this connection opened with `createBucket`, by name (for the stream gauges). */
 export function openedBuckets(nc: NatsConnection): string[] {
-  return [...bucketsOf(nc)].filter(([, kept]) => kept.config.replicas).map(([name]) => name);
+  // A hook set before its bucket was opened (`onBucketRecreated`) leaves an entry with no config.
+  return [...bucketsOf(nc)].filter(([, kept]) => kept.config.replicas !== undefined).map(([name]) => name);
 }
 
 /**

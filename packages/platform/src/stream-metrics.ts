@@ -22,12 +22,12 @@ const READ_WAIT_MS = 500;
 export function watchStreams(
   registry: Registry,
   jsm: JetStreamManager,
-  streams: readonly string[] | (() => readonly string[]),
+  streams: () => readonly string[],
 ): void {
   let last: { at: number; infos: Promise<StreamInfo[]> } | undefined;
   const list = async (): Promise<StreamInfo[]> => {
     const infos = await Promise.all(
-      (typeof streams === 'function' ? streams() : streams).map((stream) => {
+      streams().map((stream) => {
         const info = jsm.streams.info(stream);
         info.catch(() => undefined);
         return within(info, READ_WAIT_MS).catch(() => undefined);

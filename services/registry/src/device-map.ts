@@ -189,7 +189,7 @@ export class DeviceMapPublisher {
       if (cause instanceof BucketFullError)
         this.#log.error(
           { err: cause, failed: count, of: serials.length },
-          'device map full: entries not written, their devices refused by the gateways as unknown; will retry',
+          'device map full: entries not written, the gateways go on with them as they were (a new device refused as unknown); will retry',
         );
       else
         this.#log.warn(
@@ -320,7 +320,7 @@ export class DeviceMapPublisher {
         this.#puts.inc({ outcome: 'full' });
         this.#log.error(
           { err, serial },
-          'device map full: entry not written, the device refused by the gateways as unknown; will retry',
+          'device map full: entry not written, the gateways go on with it as it was (a new device refused as unknown); will retry',
         );
         return 'full';
       }
