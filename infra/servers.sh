@@ -31,7 +31,8 @@ url_of() {
     mosquitto) printf '%s' "$MQTT_URL" ;;
     nats) printf '%s' "${NATS_URL%%,*}" ;; # a comma-separated seed list: the first one is ours to check
     redis) printf '%s' "$REDIS_URL" ;;
-    postgres) printf '%s' "$DATABASE_URL" ;;
+    # libpq's several hosts (db1:5432,db2:5432): the first one is ours to check.
+    postgres) sed -E 's#^([a-z]+://([^@/?]*@)?[^,/?]*)(,[^/?]*)?#\1#' <<<"$DATABASE_URL" ;;
     *) die "unknown server '$1' (expected one of: ${ALL[*]})" ;;
   esac
 }
@@ -141,7 +142,7 @@ find_bin() {
     if [[ -x $d/$name ]]; then echo "$d/$name"; return 0; fi
   done
   # Debian keeps PostgreSQL's server tools out of PATH, one directory per major version.
-  if [[ $name == initdb || $name == pg_ctl || $name == postgres || $name == psql ]]; then
+  if [[ $name == initdb || $name == pg_ctl || $name == postgres || $name == psql || $name == pg_basebackup ]]; then
     d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
     if [[ -n $d && -x $d/$name ]]; then echo "$d/$name"; return 0; fi
   fi
@@ -287,6 +288,16 @@ start_postgres() {
     chown postgres: "$dir" 2>/dev/null || die "cannot hand $dir to the postgres OS user"
     runuser -u postgres -- test -w "$dir" \
       || die "the postgres OS user cannot reach $dir (a parent directory is private); set TELECARE_DATA_DIR to a path it can traverse"
+  fi
+  if [[ ! -f $dir/data/PG_VERSION && -n ${POSTGRES_STANDBY_OF:-} ]]; then
+    # A hot standby streaming from the primary at host:port (its settings copied with its data).
+    local basebackup
+    basebackup=$(require_bin pg_basebackup postgresql PostgreSQL)
+    log "pg_basebackup -R from $POSTGRES_STANDBY_OF into $dir/data (a streaming standby)"
+    as_pg_owner "$basebackup" -D "$dir/data" -R -X stream -c fast \
+      -h "${POSTGRES_STANDBY_OF%:*}" -p "${POSTGRES_STANDBY_OF##*:}" -U "$user" \
+      >>"$dir/initdb.log" 2>&1 \
+      || { log_tail "$dir/initdb.log"; die "pg_basebackup from $POSTGRES_STANDBY_OF failed"; }
   fi
   if [[ ! -f $dir/data/PG_VERSION ]]; then
     log "initdb $dir/data (superuser '$user', trust auth on loopback)"

@@ -67,6 +67,25 @@ describe('TELECARE_JETSTREAM_MAX_BYTES', () => {
   });
 });
 
+describe('DATABASE_URL', () => {
+  const load = (value: string) => loadConfig('test', commonEnv, { DATABASE_URL: value });
+
+  it('takes one host, or several as libpq does', () => {
+    expect(load('postgresql://app@db:5432/telecare').DATABASE_URL).toBe('postgresql://app@db:5432/telecare');
+    const several = 'postgresql://app@db1:5432,db2:5433/telecare?target_session_attrs=read-write';
+    expect(load(several).DATABASE_URL).toBe(several);
+  });
+
+  it.each([
+    ['postgresql://app@db1:5432,db2:70000/telecare', 'DATABASE_URL: "db2:70000" is not host:port'],
+    ['postgresql://app@db1,db2/telecare?target_session_attrs=standby', 'target_session_attrs=standby'],
+    ['redis://db1:6379', 'DATABASE_URL: must be a URL with scheme postgres: or postgresql:'],
+  ])('refuses %s in a ConfigError that names it', (value, message) => {
+    expect(() => load(value)).toThrow(ConfigError);
+    expect(() => load(value)).toThrow(message);
+  });
+});
+
 describe('REDIS_SENTINELS', () => {
   const load = (env: Record<string, string>) => loadConfig('test', commonEnv, env);
 

@@ -1,6 +1,7 @@
 import { DEFAULT_NAMESPACE, NAMESPACE_PATTERN } from '@telecare/contracts';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { PostgresUrlError, parsePostgresUrl } from './postgres-url.ts';
 
 const url = (protocols: readonly string[], fallback: string) =>
   z
@@ -72,7 +73,22 @@ export const commonEnv = {
   /** The Sentinels' own password (`requirepass` of the Sentinels), when they have one. */
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   MQTT_URL: url(['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'mqtt://127.0.0.1:1883'),
-  DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgresql://postgres@127.0.0.1:5432/telecare'),
+  /**
+   * One host, or several as libpq takes them (`postgresql://user@db1:5432,db2:5432/telecare?
+   * target_session_attrs=read-write`): connections go to the first that takes them, passing over
+   * read-only ones for `read-write` (`createPool`), so a failover needs no change here.
+   */
+  DATABASE_URL: z
+    .string()
+    .default('postgresql://postgres@127.0.0.1:5432/telecare')
+    .superRefine((value, ctx) => {
+      try {
+        parsePostgresUrl(value);
+      } catch (err) {
+        if (!(err instanceof PostgresUrlError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+      }
+    }),
   TELECARE_NAMESPACE: z.string().regex(NAMESPACE_PATTERN).default(DEFAULT_NAMESPACE),
   TELECARE_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

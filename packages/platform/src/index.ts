@@ -156,11 +156,13 @@ export {
   type RateDecision,
 } from './person-limit.ts';
 export {
+  createClient,
   createPool,
   migrate,
   migrationLockOf,
   type Pool,
   type PoolClient,
+  PostgresHostsError,
   prepared,
   REFUSAL_FRESH_MS,
   withTransaction,

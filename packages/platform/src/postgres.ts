@@ -4,6 +4,7 @@ import pg from 'pg';
 import { type PostgresRefusal, postgresRefusal } from './errors.ts';
 import { isDependencyDown } from './http-errors.ts';
 import type { Logger } from './logger.ts';
+import { type PostgresHost, type PostgresTarget, parsePostgresUrl } from './postgres-url.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -52,25 +53,208 @@ const READ_ONLY = '25006';
 
 /**
  * Why the pool's writes are refused now, in words, or undefined: the server is read-only (asked:
- * a standby, `default_transaction_read_only`), or a transaction of the pool was refused lately
- * (disk full). Throws when PostgreSQL does not answer.
+ * a standby, `default_transaction_read_only`; or, for `target_session_attrs=read-write`, no host
+ * is writable), or a transaction of the pool was refused lately (disk full). Throws when
+ * PostgreSQL does not answer.
  */
 export async function writesRefused(pool: pg.Pool): Promise<string | undefined> {
-  const { rows } = await pool.query<{ transaction_read_only: string }>('show transaction_read_only');
-  if (rows[0]?.transaction_read_only === 'on') return postgresRefusal({ code: READ_ONLY })?.reason;
+  const readOnly = await pool.query<{ transaction_read_only: string }>('show transaction_read_only').then(
+    ({ rows }) => rows[0]?.transaction_read_only === 'on',
+    (err: unknown) => {
+      if (err instanceof PostgresHostsError && err.code === READ_ONLY) return true;
+      throw err;
+    },
+  );
+  if (readOnly) return postgresRefusal({ code: READ_ONLY })?.reason;
   // A read-only refusal met lately is over: the server (or the one the name now reaches) writes.
   const recent = refusalsOf.get(pool)?.recent;
   return recent?.code === READ_ONLY ? undefined : recent?.reason;
 }
 
-/** A pool whose idle-client errors are logged instead of crashing the process. */
+/** How long one host has to take a connection before the next one in the URL is tried. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * No host of a multi-host DATABASE_URL took the connection: each one's reason. When one answered
+ * read-only and a writable one was asked for, it is PostgreSQL's read-only refusal (`code` 25006,
+ * `postgresRefusal`): the database answers, and refuses writes until a primary does.
+ */
+export class PostgresHostsError extends Error {
+  override readonly name = 'PostgresHostsError';
+  readonly code: string | undefined;
+
+  constructor(failures: ReadonlyArray<{ host: PostgresHost; reason: string; err?: unknown }>) {
+    const readOnly = failures.some((failure) => failure.err === undefined);
+    super(
+      `${readOnly ? 'no PostgreSQL host takes writes' : 'no PostgreSQL host took the connection'}: ${failures
+        .map((failure) => `${failure.host.label} ${failure.reason}`)
+        .join('; ')}`,
+      // The first host's own error: whether it is down (`isDependencyDown`) or refusing.
+      { cause: failures.find((failure) => failure.err !== undefined)?.err },
+    );
+    this.code = readOnly ? READ_ONLY : undefined;
+  }
+}
+
+/**
+ * The hosts one pool (or one client) connects to, and the one that last took a connection: a
+ * new connection goes there first, then to every other in the URL's order. So a pool pays the
+ * search once after a failover, not per connection, and stays on the primary it found when the
+ * old one comes back still writable (two primaries) until its own goes.
+ */
+class Hosts {
+  #current: PostgresHost;
+
+  constructor(
+    readonly target: PostgresTarget,
+    readonly readWrite: boolean,
+    private readonly log: Logger,
+  ) {
+    this.#current = target.hosts[0] as PostgresHost;
+  }
+
+  order(): PostgresHost[] {
+    return [this.#current, ...this.target.hosts.filter((host) => host !== this.#current)];
+  }
+
+  took(host: PostgresHost): void {
+    if (host === this.#current) return;
+    this.log.info(
+      { host: host.label, was: this.#current.label },
+      this.readWrite ? 'PostgreSQL writes go to another host' : 'PostgreSQL connections go to another host',
+    );
+    this.#current = host;
+  }
+}
+
+/** A connection's end, or a moment: a stream destroyed ends at once, and a next host must not wait on it. */
+const endedOrLate = (ended: Promise<void>): Promise<void> =>
+  Promise.race([ended, new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref())]);
+
+const EMITTER_STATE = new Set(['_events', '_eventsCount', '_maxListeners']);
+
+/**
+ * A `pg.Client` that connects to the first of its hosts that takes it (`Hosts`), passing over, for
+ * `read-write`, one that is read-only: the check costs nothing on PostgreSQL 14 and later, which
+ * reports `in_hot_standby` and `default_transaction_read_only` when the session starts, and one
+ * `show transaction_read_only` before. pg's Pool calls `connect(callback)` once per client and
+ * keeps the object: a host that fails is followed by the next on this same client, given a fresh
+ * client's state for it (its listeners kept).
+ */
+function hostsClient(hosts: Hosts): typeof pg.Client {
+  return class HostsClient extends pg.Client {
+    readonly #config: pg.ClientConfig;
+
+    constructor(config: pg.ClientConfig = {}) {
+      const { connectionString: _, ...rest } = config;
+      const own = { ...rest, connectionTimeoutMillis: CONNECT_TIMEOUT_MS };
+      super({ ...own, connectionString: (hosts.order()[0] as PostgresHost).url });
+      this.#config = own;
+    }
+
+    override connect(): Promise<pg.Client>;
+    override connect(callback: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): void;
+    override connect(
+      callback?: ((err: Error) => void) | ((err: null, c: pg.Client) => void),
+    ): Promise<pg.Client> | undefined {
+      const connected = this.#connectToHosts().then(() => this);
+      if (!callback) return connected;
+      const done = callback as (err: Error | null, c?: pg.Client) => void;
+      connected.then(
+        (client) => done(null, client),
+        (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+      );
+      return undefined;
+    }
+
+    async #connectToHosts(): Promise<void> {
+      const order = hosts.order();
+      const failures: Array<{ host: PostgresHost; reason: string; err?: unknown }> = [];
+      for (const [index, host] of order.entries()) {
+        if (index > 0) this.#restartFor(host);
+        const reported = new Map<string, string>();
+        const connection = this.connection;
+        connection.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) =>
+          reported.set(msg.parameterName, msg.parameterValue),
+        );
+        const ended = new Promise<void>((resolve) => connection.once('end', () => resolve()));
+        try {
+          await new Promise<void>((resolve, reject) =>
+            super.connect((err: Error | null) => (err ? reject(err) : resolve())),
+          );
+        } catch (err) {
+          // The only host: its error as node-postgres gave it, as before there were several.
+          if (order.length === 1) throw err;
+          failures.push({ host, reason: err instanceof Error ? err.message : String(err), err });
+          connection.stream.destroy();
+          await endedOrLate(ended);
+          continue;
+        }
+        if (!hosts.readWrite || !(await this.#readOnly(reported))) {
+          hosts.took(host);
+          return;
+        }
+        failures.push({ host, reason: 'is read-only (a standby?)' });
+        await super.end();
+        await endedOrLate(ended);
+      }
+      throw new PostgresHostsError(failures);
+    }
+
+    async #readOnly(reported: ReadonlyMap<string, string>): Promise<boolean> {
+      const standby = reported.get('in_hot_standby');
+      const readOnly = reported.get('default_transaction_read_only');
+      if (standby !== undefined && readOnly !== undefined) return standby === 'on' || readOnly === 'on';
+      const { rows } = await super.query<{ transaction_read_only: string }>('show transaction_read_only');
+      return rows[0]?.transaction_read_only === 'on';
+    }
+
+    /**
+     * Gives this client a fresh client's state for `host`: node-postgres connects a client once, so
+     * the state one attempt left (its connection, flags, queues) is replaced as a whole by a new
+     * client's, whatever it holds. The listeners set on this one stay; the last attempt's
+     * connection has ended, its 'end' passed.
+     */
+    #restartFor(host: PostgresHost): void {
+      const fresh = new pg.Client({ ...this.#config, connectionString: host.url });
+      for (const key of Object.getOwnPropertyNames(fresh)) {
+        if (EMITTER_STATE.has(key)) continue;
+        Object.defineProperty(this, key, Object.getOwnPropertyDescriptor(fresh, key) as PropertyDescriptor);
+      }
+    }
+  };
+}
+
+/**
+ * A `pg.Client` (not connected) that follows DATABASE_URL's hosts as `createPool`'s connections do.
+ * `readWrite` asks for a writable host whatever the URL says: a migration, say, writes.
+ */
+export function createClient(options: {
+  url: string;
+  name: string;
+  logger: Logger;
+  readWrite?: boolean;
+}): pg.Client {
+  const target = parsePostgresUrl(options.url);
+  const readWrite = options.readWrite === true || target.targetSessionAttrs === 'read-write';
+  const Client = hostsClient(new Hosts(target, readWrite, options.logger.child({ component: 'postgres' })));
+  return new Client({ application_name: options.name });
+}
+
+/**
+ * A pool whose idle-client errors are logged instead of crashing the process. Its connections go
+ * to DATABASE_URL's hosts (one, or several as libpq takes them: `Hosts`).
+ */
 export function createPool(options: { url: string; logger: Logger; name: string; max?: number }): pg.Pool {
   const log = options.logger.child({ component: 'postgres' });
+  const target = parsePostgresUrl(options.url);
+  const hosts = new Hosts(target, target.targetSessionAttrs === 'read-write', log);
   const pool = new pg.Pool({
-    connectionString: options.url,
+    Client: hostsClient(hosts),
     application_name: options.name,
     max: options.max ?? 10,
-    connectionTimeoutMillis: 5_000,
+    // Each host has its own `CONNECT_TIMEOUT_MS` (the client's), as libpq's connect_timeout is.
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS * target.hosts.length,
     idleTimeoutMillis: 30_000,
     statement_timeout: 15_000,
     // The server stops a statement at 15 s. One it has not answered 5 s after that is on a server
@@ -109,7 +293,13 @@ export async function migrate(options: {
   // schema's own: a long migration of one service's tables holds up no other service's start.
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (let attempt = 1; ; attempt++) {
-    const client = new pg.Client({ connectionString: options.url, application_name: 'migrate' });
+    // A migration writes: it goes to the writable host whatever the URL asks of the pool's.
+    const client = createClient({
+      url: options.url,
+      name: 'migrate',
+      logger: options.logger,
+      readWrite: true,
+    });
     client.on('notice', (notice) => {
       // node-pg-migrate releases its lock even when its try to take it was refused (another
       // service migrating): PostgreSQL's warning of that release says nothing of a migration.

@@ -31,7 +31,7 @@ import {
   natsAnswers,
   type streamConfigs,
 } from './nats.ts';
-import { createPool, type Pool, writesRefused } from './postgres.ts';
+import { createPool, type Pool, PostgresHostsError, writesRefused } from './postgres.ts';
 import { createRedis, type Redis, redisLoading } from './redis.ts';
 import { Lifecycle, runService } from './shutdown.ts';
 import { lockStateFolder, type StateFolderLock } from './state-lock.ts';
@@ -241,9 +241,16 @@ function dependencies<C extends ServiceConfig>(
       void postgresDurability(pool)
         .then((findings) => warnDurability(logger, findings))
         .catch(() => undefined);
+      // A host answering read-only where a writable one is asked for answers: `postgres-writes` says why.
       readiness.postgres = async () =>
         (await withTimeout(
-          pool.query('select 1').then(() => true),
+          pool.query('select 1').then(
+            () => true,
+            (err: unknown) => {
+              if (err instanceof PostgresHostsError && err.code !== undefined) return true;
+              throw err;
+            },
+          ),
           DEPENDENCY_CHECK_MS,
         )) === true;
       // A database that answers but refuses writes (read-only, disk full) says why.

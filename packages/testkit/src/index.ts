@@ -202,6 +202,8 @@ export class OwnPostgres {
   private constructor(
     readonly port: number,
     readonly dataDir: string,
+    /** The primary's `host:port` this server was copied from as a streaming standby. */
+    private readonly primary?: string,
   ) {}
 
   static async start(): Promise<OwnPostgres> {
@@ -213,12 +215,29 @@ export class OwnPostgres {
     return server;
   }
 
+  /**
+   * A hot standby of `primary` on a free port, streaming its WAL (asynchronous replication, as a
+   * failover pair usually runs): `pg_basebackup -R` by infra/servers.sh. Read-only until `promote()`.
+   */
+  static async standbyOf(primary: OwnPostgres): Promise<OwnPostgres> {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'telecare-postgres-standby-'));
+    chmodSync(dataDir, 0o755);
+    const server = new OwnPostgres(await freePort(), dataDir, `127.0.0.1:${primary.port}`);
+    server.start();
+    return server;
+  }
+
   get url(): string {
     return `postgresql://postgres@127.0.0.1:${this.port}/test`;
   }
 
   #env(): NodeJS.ProcessEnv {
-    return { ...process.env, DATABASE_URL: this.url, TELECARE_DATA_DIR: this.dataDir };
+    return {
+      ...process.env,
+      DATABASE_URL: this.url,
+      TELECARE_DATA_DIR: this.dataDir,
+      ...(this.primary === undefined ? {} : { POSTGRES_STANDBY_OF: this.primary }),
+    };
   }
 
   start(): void {
@@ -243,6 +262,19 @@ export class OwnPostgres {
           : `alter system set ${setting} = ${client.escapeLiteral(value)}`,
       );
       await client.query('select pg_reload_conf()');
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Makes a standby the primary (`pg_promote()`, which waits until it takes writes). */
+  async promote(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ promoted: boolean }>('select pg_promote(true, 30) as promoted');
+      if (rows[0]?.promoted !== true)
+        throw new Error(`PostgreSQL on ${this.port} was not promoted within 30 s`);
     } finally {
       await client.end();
     }

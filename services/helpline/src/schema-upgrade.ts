@@ -1,6 +1,6 @@
 import { PRESS_TYPES } from '@telecare/contracts';
-import { type Logger, migrate, sleep } from '@telecare/platform';
-import pg from 'pg';
+import { createClient, type Logger, migrate, sleep } from '@telecare/platform';
+import type pg from 'pg';
 
 /**
  * What migrations 013–016, 022, 023 and 025 leave to the service (see their comments and the README's upgrade
@@ -146,7 +146,13 @@ export async function upgradeSchema(options: {
 }): Promise<void> {
   const log = options.logger.child({ component: 'schema-upgrade' });
   await migrate({ url: options.url, schema: options.schema, dir: options.dir, logger: options.logger });
-  const db = new pg.Client({ connectionString: options.url, application_name: 'helpline-upgrade' });
+  // It writes (counts, indexes, constraints): the writable host of DATABASE_URL's, as `migrate` takes.
+  const db = createClient({
+    url: options.url,
+    name: 'helpline-upgrade',
+    logger: options.logger,
+    readWrite: true,
+  });
   // A connection lost mid-way fails the statement in hand; the event must not end the process.
   db.on('error', (err) => log.warn({ err: err.message }, 'schema upgrade connection lost'));
   await db.connect();
