@@ -5,10 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createLogger,
   createPool,
+  defineService,
   isDependencyDown,
   migrate,
   type Pool,
   postgresRefusal,
+  type ServiceConfig,
   withTransaction,
   writesRefused,
 } from '../src/index.ts';
@@ -46,6 +48,22 @@ async function onServer<T>(server: OwnPostgres, fn: (db: pg.Client) => Promise<T
     await db.end();
   }
 }
+
+/** A service of PostgreSQL alone, whose pool the failover test writes through. */
+const frame = defineService({
+  name: 'failover-test',
+  config: (): ServiceConfig & { readonly DATABASE_URL: string } => {
+    throw new Error('given by the test');
+  },
+  http: () => ({ port: 0, host: '127.0.0.1' }),
+  start: async (service) => ({ pool: service.postgres({ url: service.config.DATABASE_URL, max: 4 }) }),
+});
+
+const readyz = async (url: string) => {
+  const res = await fetch(`${url}/readyz`);
+  const body = (await res.json()) as { checks: Record<string, boolean>; reasons?: Record<string, string> };
+  return { ...body, http: res.status };
+};
 
 beforeAll(async () => {
   primary = await OwnPostgres.start();
@@ -87,45 +105,97 @@ describe('a multi-host DATABASE_URL', () => {
   }, 30_000);
 
   it('writes to the promoted standby after the primary is lost, the URL unchanged', async () => {
+    const service = await frame.start(
+      {
+        LOG_LEVEL: 'silent',
+        TELECARE_NAMESPACE: 'failover',
+        NATS_URL: 'nats://127.0.0.1:4222',
+        TELECARE_STREAM_REPLICAS: 1,
+        DATABASE_URL: urlOf(primary, standby),
+      },
+      { logger },
+    );
+    try {
+      const writes = service.pool;
+      await withTransaction(writes, (client) => client.query('insert into written (id) values (10)'));
+      expect(await portOf(writes)).toBe(primary.port);
+      expect(await readyz(service.url)).toMatchObject({ http: 200, checks: { 'postgres-writes': true } });
+      // Replication is asynchronous: what the standby has not received when the primary goes is lost.
+      await waitFor(
+        () =>
+          onServer(
+            standby,
+            async (db) => (await db.query('select 1 from written where id = 10')).rowCount === 1,
+          ),
+        { what: 'the standby to replay the last write', timeoutMs: 15_000 },
+      );
+
+      await primary.crash();
+      // Only a standby answers: writes are refused as PostgreSQL's read-only refusal (a 503), and
+      // readiness says PostgreSQL answers but takes no writes, and why.
+      const refused = await withTransaction(writes, (client) =>
+        client.query('insert into written (id) values (11)'),
+      ).catch((err: unknown) => err);
+      expect(postgresRefusal(refused)?.code).toBe('25006');
+      expect(isDependencyDown(refused)).toBe(true);
+      expect(await writesRefused(writes)).toMatch(/read-only/);
+      const notReady = await readyz(service.url);
+      expect(notReady).toMatchObject({ http: 503, checks: { postgres: true, 'postgres-writes': false } });
+      expect(notReady.reasons?.['postgres-writes']).toMatch(/read-only/);
+
+      await standby.promote();
+      const promotedAt = Date.now();
+      await waitFor(
+        () =>
+          withTransaction(writes, (client) => client.query('insert into written (id) values (11)')).then(
+            () => true,
+            () => false,
+          ),
+        { what: 'a write through the pool after the promotion', timeoutMs: 15_000, intervalMs: 100 },
+      );
+      expect(Date.now() - promotedAt).toBeLessThan(10_000);
+      expect(await portOf(writes)).toBe(standby.port);
+      expect(await writesRefused(writes)).toBeUndefined();
+      expect(await readyz(service.url)).toMatchObject({ http: 200, checks: { postgres: true } });
+      const { rows } = await onServer(standby, (db) =>
+        db.query('select id from written where id >= 10 order by id'),
+      );
+      expect(rows.map((row) => row.id)).toEqual([10, 11]);
+    } finally {
+      await service.close();
+    }
+  }, 60_000);
+  it('keeps to the host it found when the old primary comes back, and leaves one turned read-only', async () => {
+    // After the last test: the promoted standby is the primary, the old primary down.
     const writes = pool(urlOf(primary, standby));
-    await withTransaction(writes, (client) => client.query('insert into written (id) values (10)'));
-    expect(await portOf(writes)).toBe(primary.port);
-    // Replication is asynchronous: what the standby has not received when the primary goes is lost.
-    await waitFor(
-      () =>
-        onServer(
-          standby,
-          async (db) => (await db.query('select 1 from written where id = 10')).rowCount === 1,
-        ),
-      { what: 'the standby to replay the last write', timeoutMs: 15_000 },
+    await withTransaction(writes, (client) => client.query('insert into written (id) values (20)'));
+    expect(await portOf(writes)).toBe(standby.port);
+
+    // The old primary back as it was, writable (two primaries): new connections stay where the
+    // pool's writes went, not to the first host listed.
+    primary.start();
+    await Promise.all(
+      [21, 22, 23, 24].map((id) =>
+        withTransaction(writes, async (client) => {
+          await client.query('insert into written (id) values ($1)', [id]);
+          expect(await portOf(client)).toBe(standby.port);
+        }),
+      ),
     );
 
-    await primary.crash();
-    // Only a standby answers: writes are refused as PostgreSQL's read-only refusal (a 503), and
-    // the pool says why.
-    const refused = await withTransaction(writes, (client) =>
-      client.query('insert into written (id) values (11)'),
-    ).catch((err: unknown) => err);
-    expect(postgresRefusal(refused)?.code).toBe('25006');
-    expect(isDependencyDown(refused)).toBe(true);
-    expect(await writesRefused(writes)).toMatch(/read-only/);
-
-    await standby.promote();
-    const promotedAt = Date.now();
+    // Now the one the pool writes to refuses writes: the refused client is dropped, and the next
+    // connection passes that host over for the writable one.
+    await standby.alterSystem('default_transaction_read_only', 'on');
     await waitFor(
       () =>
-        withTransaction(writes, (client) => client.query('insert into written (id) values (11)')).then(
+        withTransaction(writes, (client) => client.query('insert into written (id) values (25)')).then(
           () => true,
           () => false,
         ),
-      { what: 'a write through the pool after the promotion', timeoutMs: 15_000, intervalMs: 100 },
+      { what: 'a write through the pool on the writable host', timeoutMs: 15_000, intervalMs: 100 },
     );
-    expect(Date.now() - promotedAt).toBeLessThan(10_000);
-    expect(await portOf(writes)).toBe(standby.port);
-    expect(await writesRefused(writes)).toBeUndefined();
-    const { rows } = await onServer(standby, (db) =>
-      db.query('select id from written where id >= 10 order by id'),
-    );
-    expect(rows.map((row) => row.id)).toEqual([10, 11]);
+    expect(await portOf(writes)).toBe(primary.port);
+    const { rows } = await onServer(primary, (db) => db.query('select 1 from written where id = 25'));
+    expect(rows).toHaveLength(1);
   }, 60_000);
 });
