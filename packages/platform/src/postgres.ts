@@ -170,18 +170,20 @@ function hostsClient(hosts: Hosts): typeof pg.Client {
     async #connectToHosts(): Promise<void> {
       const order = hosts.order();
       const failures: Array<{ host: PostgresHost; reason: string; err?: unknown }> = [];
-      for (const [index, host] of order.entries()) {
-        if (index > 0) this.#restartFor(host);
+      for (const host of order) {
+        this.#restartFor(host);
         const reported = new Map<string, string>();
         const connection = this.connection;
         connection.on('parameterStatus', (msg: { parameterName: string; parameterValue: string }) =>
           reported.set(msg.parameterName, msg.parameterValue),
         );
         const ended = new Promise<void>((resolve) => connection.once('end', () => resolve()));
+        let readOnly: boolean;
         try {
           await new Promise<void>((resolve, reject) =>
             super.connect((err: Error | null) => (err ? reject(err) : resolve())),
           );
+          readOnly = hosts.readWrite && (await this.#readOnly(reported));
         } catch (err) {
           // The only host: its error as node-postgres gave it, as before there were several.
           if (order.length === 1) throw err;
@@ -190,7 +192,7 @@ function hostsClient(hosts: Hosts): typeof pg.Client {
           await endedOrLate(ended);
           continue;
         }
-        if (!hosts.readWrite || !(await this.#readOnly(reported))) {
+        if (!readOnly) {
           hosts.took(host);
           return;
         }
@@ -211,9 +213,10 @@ function hostsClient(hosts: Hosts): typeof pg.Client {
 
     /**
      * Gives this client a fresh client's state for `host`: node-postgres connects a client once, so
-     * the state one attempt left (its connection, flags, queues) is replaced as a whole by a new
+     * the state an attempt left (its connection, flags, queues) is replaced as a whole by a new
      * client's, whatever it holds. The listeners set on this one stay; the last attempt's
-     * connection has ended, its 'end' passed.
+     * connection has ended, its 'end' passed. Done before the first attempt too: the host the
+     * constructor chose may have changed since.
      */
     #restartFor(host: PostgresHost): void {
       const fresh = new pg.Client({ ...this.#config, connectionString: host.url });
