@@ -502,17 +502,56 @@ export async function startDynsecMosquitto(
 }
 
 /**
+ * The features playwright-core turns off in the Chromium it launches (its `chromiumSwitches`), as
+ * one `--disable-features`: Chromium keeps only the last such switch, so a list of our own must
+ * carry them too. `infra/test/chromium.int.test.ts` fails when playwright-core's list changes.
+ */
+export const PLAYWRIGHT_DISABLED_FEATURES: readonly string[] = [
+  'AimEnabled',
+  'AvoidCorsURLLoaderRestartOnRedirect',
+  'AvoidUnnecessaryBeforeUnloadCheckSync',
+  'DestroyProfileOnBrowserClose',
+  'HttpsFirstBalancedModeAutoEnable',
+  'HttpsUpgrades',
+  'LensOverlay',
+  'MediaRouter',
+  'NetworkTimeServiceQuerying',
+  'OptimizationHints',
+  'PaintHolding',
+  'PreconnectToSearch',
+  'TcpPortRandomizationWin',
+  'ThirdPartyStoragePartitioning',
+  'msEdgeUpdateLaunchServicesPreferredVersion',
+  'msForceBrowserSignIn',
+];
+
+/**
+ * Turned off for the browser tests besides: Chromium (from 151) renders its address bar's popup in
+ * a renderer of its own for every window, headless too, and every browser context is a window:
+ * that renderer cost more CPU than the console's own page did.
+ */
+const BROWSER_TEST_DISABLED_FEATURES = ['WebUIOmniboxPopup', 'WebUIOmniboxAimPopup'];
+
+/**
  * How the browser tests start Chromium (playwright-core's `chromium.launch`): the system's
- * Chromium (`CHROMIUM_PATH`, else `/usr/bin/chromium`), headless, without a sandbox or GPU, and
- * quiet on the network.
+ * Chromium (`CHROMIUM_PATH`, else `/usr/bin/chromium`), headless, without a sandbox or GPU, quiet
+ * on the network, and without the address bar's popup.
  */
 export function chromiumLaunchOptions(extraArgs: readonly string[] = []): {
   executablePath: string;
   args: string[];
 } {
+  const disabled = [...PLAYWRIGHT_DISABLED_FEATURES, ...BROWSER_TEST_DISABLED_FEATURES];
   return {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      `--disable-features=${disabled.join(',')}`,
+      ...extraArgs,
+    ],
   };
 }
 

@@ -13,6 +13,7 @@ import {
 } from '@telecare/platform';
 import { loadRegistryConfig, type RegistryHandle, startRegistry } from '@telecare/registry';
 import {
+  chromiumLaunchOptions,
   cleanupNamespace,
   pendantEvent,
   servers,
@@ -294,10 +295,7 @@ export async function helplineHarness(
  * (`CHROMIUM_PATH`, see infra/chromium.sh), never a downloaded browser.
  */
 export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
-  });
+  return chromium.launch(chromiumLaunchOptions(extraArgs));
 }
 
 /**
