@@ -49,3 +49,24 @@ describe('viaDisperser', () => {
     );
   });
 });
+
+describe('a fire trouble through the disperser', () => {
+  const spec = SCENARIOS.technical;
+  if (!spec) throw new Error('no technical scenario');
+  const built = buildScenario(spec);
+  const dc09 = new Set(spec.homes.filter((h) => h.via === 'dc09').map((h) => h.key));
+  const events = viaDisperser(built.events, dc09);
+
+  it("is carried with its fire zone, and its restore, as a panel reports a detector's trouble", () => {
+    const troubles = events.filter(
+      (e) => e.via === 'dc09' && (e.type === 'device.fault' || e.type === 'fault.restored'),
+    );
+    expect(troubles.map((e) => [e.home, e.device, e.type, e.data])).toEqual([
+      ['H8', 'smoke', 'device.fault', { zone: '010' }],
+      ['H8', 'smoke', 'fault.restored', { zone: '010' }],
+    ]);
+    expect(built.expectations).toContainEqual(
+      expect.objectContaining({ kind: 'fire.trouble', homes: ['H8'], expect: ['device.fault'], priority: 3 }),
+    );
+  });
+});

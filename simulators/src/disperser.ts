@@ -34,7 +34,14 @@ const CID: Partial<Record<EventType, { readonly code: string; readonly qualifier
   'mains.lost': { code: '301', qualifier: 1 },
   'mains.restored': { code: '301', qualifier: 3 },
   'battery.low': { code: '384', qualifier: 1 },
+  // A detector's own trouble and its clearing: a fire zone's (smoke, heat) as Contact ID's fire
+  // trouble, 373, any other's as a sensor trouble, 380 (below, `messageOf`).
+  'device.fault': { code: '380', qualifier: 1 },
+  'fault.restored': { code: '380', qualifier: 3 },
 };
+
+/** Contact ID's fire trouble, which a panel reports for a fire zone's detector in trouble. */
+const FIRE_TROUBLE = '373';
 
 /** What the account needs registered for the codes above. */
 export const DISPERSER_CODE_OVERRIDES: Readonly<Record<string, EventType>> = { 'CID 120': 'fall.detected' };
@@ -51,11 +58,16 @@ const ZONE: Partial<Record<DeviceKey, string>> = {
 type Message = { readonly kind: 'cid'; readonly event: CidEvent } | { readonly kind: 'poll' };
 type CidEvent = Extract<DialerEvent, { kind: 'cid' }>;
 
+const FIRE_ZONES: ReadonlySet<string | undefined> = new Set([ZONE.smoke, ZONE.heat]);
+
 function messageOf(type: EventType, zone: string): Message | undefined {
   if (type === 'heartbeat') return { kind: 'poll' };
   const cid = type === 'alarm.restored' && zone === ZONE.fall ? CID['fall.detected'] : CID[type];
   const qualifier = type === 'alarm.restored' ? 3 : cid?.qualifier;
-  return cid && qualifier && { kind: 'cid', event: { kind: 'cid', qualifier, code: cid.code, zone } };
+  if (!cid || !qualifier) return undefined;
+  const code =
+    (type === 'device.fault' || type === 'fault.restored') && FIRE_ZONES.has(zone) ? FIRE_TROUBLE : cid.code;
+  return { kind: 'cid', event: { kind: 'cid', qualifier, code, zone } };
 }
 
 /** How long after a press or a fall the disperser reports its zone back to normal, as real panels do. */

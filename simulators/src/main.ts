@@ -159,13 +159,15 @@ program
 await program
   .command('dc09')
   .description(
-    'send one DC-09 message as a disperser would (pendant press, or a NULL poll) and print the answer',
+    'send one DC-09 message as a disperser would (pendant press, a fire trouble, or a NULL poll) and print the answer',
   )
   .argument('<account>', 'DC-09 account (3–16 hex digits)')
   .option('--host <host>', 'receiver host', '127.0.0.1')
   .option('--port <port>', 'receiver port (DC09_PORT)', positiveInt, Number(env.DC09_PORT ?? 7040))
   .option('--udp', 'send over UDP instead of TCP')
-  .option('--sia', 'send SIA QA instead of Contact ID 1101')
+  .option('--sia', 'send SIA QA instead of Contact ID 1101 (with --fire-trouble: FT, FJ)')
+  .option('--fire-trouble', 'send a fire trouble of zone 010 (a smoke detector) instead: Contact ID 1373')
+  .option('--restore', "with --fire-trouble: send the trouble's restore instead (Contact ID 3373)")
   .option('--poll', 'send a NULL supervision poll')
   .option('--key <key>', 'AES key (16/24/32 bytes)')
   .option('--key-encoding <encoding>', 'hex or ascii', 'hex')
@@ -184,9 +186,15 @@ await program
     try {
       const result = opts.poll
         ? await dialler.poll()
-        : opts.sia
-          ? await dialler.sendSia([{ kind: 'sia', code: 'QA', zone: '01' }])
-          : await dialler.sendCid([{ kind: 'cid', qualifier: 1, code: '101' }]);
+        : opts.fireTrouble
+          ? opts.sia
+            ? await dialler.sendSia([{ kind: 'sia', code: opts.restore ? 'FJ' : 'FT', zone: '10' }])
+            : await dialler.sendCid([
+                { kind: 'cid', qualifier: opts.restore ? 3 : 1, code: '373', zone: '010' },
+              ])
+          : opts.sia
+            ? await dialler.sendSia([{ kind: 'sia', code: 'QA', zone: '01' }])
+            : await dialler.sendCid([{ kind: 'cid', qualifier: 1, code: '101' }]);
       console.log(
         `${result.reply} for ${result.seq} in ${result.latencyMs.toFixed(1)} ms after ${result.attempts} attempt(s)`,
       );

@@ -177,6 +177,7 @@ export {
   REDIS_CONNECT_TIMEOUT_MS,
   REDIS_LOADING,
   REDIS_READONLY_RECONNECT_MS,
+  REDIS_READONLY_REMIND_MS,
   type Redis,
   type RedisRefusal,
   type RedisRefusalReason,

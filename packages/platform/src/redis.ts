@@ -20,6 +20,11 @@ export const REDIS_CONNECT_TIMEOUT_MS = 10_000;
  * replica, which is then reported (`redisRefusal`) rather than reconnected to on every write.
  */
 export const REDIS_READONLY_RECONNECT_MS = 5_000;
+/**
+ * Without Sentinel, how often a name in REDIS_URL that keeps leading to a replica is said again
+ * (a warning): once when it is found, then a reminder this often while it lasts.
+ */
+export const REDIS_READONLY_REMIND_MS = 5 * 60_000;
 
 /**
  * Redis holds only rebuildable state. A command issued while disconnected is queued and fails once
@@ -37,9 +42,13 @@ export const REDIS_READONLY_RECONNECT_MS = 5_000;
  * to it (REDIS_URL gives only the user, password, database and TLS), checks that it is a primary,
  * and asks again whenever it reconnects: after a failover it follows the new primary. A write that
  * a demoted primary answers `READONLY` makes it reconnect and send the write again there; without
- * Sentinel it does so too (the name in REDIS_URL may have moved), at most once every
- * REDIS_READONLY_RECONNECT_MS, so that a replica the name still points at is reported as refusing
- * writes rather than reconnected to over and over.
+ * Sentinel it does so too (the name in REDIS_URL may have moved). When the connection that makes
+ * answers `READONLY` too, the name still leads to a replica: that is said once (a warning, again
+ * every REDIS_READONLY_REMIND_MS while it lasts) and the client stays connected, its writes refused
+ * (reported by whoever sends them: `redisRefusal`), rather than reconnected to every few seconds,
+ * each time away and back in the logs. Every REDIS_READONLY_RECONNECT_MS it asks its server's role,
+ * and on a connection of its own where the name leads: its server promoted, or the name leading to
+ * a primary (which the client then reconnects to), is said once and ends it.
  *
  * A Redis loading its dataset as the client connects (after a restart) keeps the client from
  * being ready until it has loaded: `redisLoading` says so meanwhile, and the client emits
@@ -55,6 +64,9 @@ export async function createRedis(options: {
 }): Promise<Redis> {
   const log = options.logger.child({ component: 'redis' });
   const followed = { at: Number.NEGATIVE_INFINITY };
+  /** Connections made (ready), and the one a `READONLY` answer made the client leave, if any. */
+  const connections = { made: 0, leftOnReadonly: undefined as number | undefined };
+  let onReplica: ReplicaWatch | undefined;
   const common: RedisOptions = {
     connectionName: options.name,
     lazyConnect: true,
@@ -70,7 +82,19 @@ export async function createRedis(options: {
     reconnectOnError: (err) => {
       if (!err.message.startsWith('READONLY')) return false;
       const now = performance.now();
-      if (!options.sentinel && now - followed.at < REDIS_READONLY_RECONNECT_MS) return false;
+      if (!options.sentinel) {
+        if (onReplica) return false;
+        // The connection made on leaving a replica leads to one too: the name has not moved.
+        if (connections.leftOnReadonly !== undefined && connections.made > connections.leftOnReadonly) {
+          onReplica = watchReplica(redis, options.url, options.name, log, () => {
+            onReplica = undefined;
+            connections.leftOnReadonly = undefined;
+          });
+          return false;
+        }
+        if (now - followed.at < REDIS_READONLY_RECONNECT_MS) return false;
+        connections.leftOnReadonly = connections.made;
+      }
       followed.at = now;
       log.warn({ reply: err.message }, 'redis answered READONLY: reconnecting to find the primary');
       return 2;
@@ -103,7 +127,19 @@ export async function createRedis(options: {
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   redis.on('reconnecting', () => log.warn('redis reconnecting'));
   redis.on('close', () => LOADING.delete(redis));
-  redis.on('ready', () => LOADING.delete(redis));
+  redis.on('ready', () => {
+    LOADING.delete(redis);
+    connections.made++;
+    // Left for a primary and found one: a later READONLY is a failover of its own, followed at once.
+    if (connections.leftOnReadonly !== undefined && !onReplica)
+      void redis.role().then(
+        ([role]) => {
+          if (role === 'master' && !onReplica) connections.leftOnReadonly = undefined;
+        },
+        () => undefined,
+      );
+  });
+  redis.on('end', () => onReplica?.stop());
   const ms = options.connectTimeoutMs ?? REDIS_CONNECT_TIMEOUT_MS;
   try {
     await within(redis.connect(), ms);
@@ -121,6 +157,90 @@ export async function createRedis(options: {
   log.info(sentinel ? { master: sentinel.master } : {}, 'connected to redis');
   return redis;
 }
+
+/** A client kept on the replica its name leads to, watched for the name leading to a primary again. */
+interface ReplicaWatch {
+  stop(): void;
+}
+
+/**
+ * Says once that the name in the URL leads to a replica, then every REDIS_READONLY_RECONNECT_MS
+ * asks the client's server its role and, still a replica, where the name leads now (a connection
+ * of its own, closed at once): a primary there is reconnected to. Either way it is said once, and
+ * `ended` called; a reminder every REDIS_READONLY_REMIND_MS meanwhile.
+ */
+function watchReplica(redis: Redis, url: string, name: string, log: Logger, ended: () => void): ReplicaWatch {
+  const where = redisAddress(url);
+  const since = performance.now();
+  let saidAt = since;
+  const said = (still: string) =>
+    `the name in REDIS_URL (${where}) ${still}leads to a replica: writes are refused until it leads to a primary (asked every ${REDIS_READONLY_RECONNECT_MS / 1000} s)`;
+  log.warn({ where }, said(''));
+  let stopped = false;
+  let asking = false;
+  const stop = (): void => {
+    stopped = true;
+    clearInterval(timer);
+  };
+  const end = (message: string): void => {
+    stop();
+    ended();
+    log.info({ where, forS: Math.round((performance.now() - since) / 1000) }, message);
+  };
+  const timer = setInterval(async () => {
+    if (stopped || asking || redis.status !== 'ready') return;
+    asking = true;
+    try {
+      const [role] = await redis.role();
+      if (stopped) return;
+      if (role === 'master')
+        return end(`the name in REDIS_URL (${where}) leads to a primary again: its server was promoted`);
+      if ((await roleWhereNameLeads(url, name)) === 'master' && !stopped) {
+        end(`the name in REDIS_URL (${where}) leads to a primary again: reconnecting to it`);
+        redis.disconnect(true);
+        return;
+      }
+      if (performance.now() - saidAt >= REDIS_READONLY_REMIND_MS) {
+        saidAt = performance.now();
+        log.warn({ where, forS: Math.round((saidAt - since) / 1000) }, said('still '));
+      }
+    } catch {
+      // Not answered now: asked again at the next turn.
+    } finally {
+      asking = false;
+    }
+  }, REDIS_READONLY_RECONNECT_MS);
+  timer.unref();
+  return { stop };
+}
+
+/** The role of the server the URL's name leads to now, asked on a connection of its own. */
+async function roleWhereNameLeads(url: string, name: string): Promise<string | undefined> {
+  const probe = new Redis(url, {
+    connectionName: `${name}-role`,
+    lazyConnect: true,
+    connectTimeout: 2_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await within(probe.connect(), 3_000);
+    const [role] = await within(probe.role(), 2_000);
+    return String(role);
+  } catch {
+    return undefined;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** host:port of a Redis URL, with no user or password. */
+const redisAddress = (url: string): string => {
+  const parsed = new URL(url);
+  return `${parsed.hostname}:${parsed.port || '6379'}`;
+};
 
 /** The event a client of `createRedis` emits as it finds Redis loading its dataset (see `redisLoading`). */
 export const REDIS_LOADING = 'telecare:loading';

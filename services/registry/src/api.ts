@@ -18,7 +18,7 @@ import type { AwayPublisher } from './away-bucket.ts';
 import type { CredentialAuthority } from './credentials.ts';
 import type { Dc09AccountPublisher } from './dc09-accounts.ts';
 import type { DeviceMapPublisher } from './device-map.ts';
-import { DeviceMapFullError, ForbiddenError } from './errors.ts';
+import { Dc09AccountsFullError, DeviceMapFullError, ForbiddenError } from './errors.ts';
 import { type IdempotencyStore, ReplayedRefusal } from './idempotency.ts';
 import { adminHandlers } from './routes/admin.ts';
 import type { RouteContext } from './routes/context.ts';
@@ -131,6 +131,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
         PUBLISH_WAIT_MS,
       );
       if (outcomes?.[0] === 'full') throw new DeviceMapFullError(serial);
+      if (outcomes?.[1] === 'full') {
+        // The account the change concerns: the one it holds now, or the one it left.
+        const rows = await deps.store.mapRowsFor(serial).catch(() => undefined);
+        throw new Dc09AccountsFullError(serial, rows?.device.dc09_account ?? previousAccount ?? null);
+      }
     },
     publishedAll: async (serials) => {
       // A chunk at a time, each device once in it: its copies are never published twice at once.

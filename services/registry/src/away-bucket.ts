@@ -1,6 +1,8 @@
 import type { Names } from '@telecare/contracts';
 import {
+  BucketFullError,
   type BucketOptions,
+  type Counter,
   createBucket,
   type KV,
   type Logger,
@@ -10,21 +12,33 @@ import {
 import type { RegistryStore } from './store.ts';
 
 /**
+ * How writing a resident's entry ended: written, deleted (no period left), failed, or refused by
+ * the full bucket (`full`: answered with an `AwayPeriodsFullError`). The last two are tried again
+ * with backoff.
+ */
+export type AwayOutcome = 'written' | 'deleted' | 'failed' | 'full';
+
+/**
  * Keeps the `resident-away` KV bucket (key = resident id, value = JSON `ResidentAwayEntry`) in
  * step with PostgreSQL, which is the record: after every commit the resident's entry is written
  * again from the rows (a resident with no period left has their key deleted), and at start-up the
  * whole bucket is brought in step. Triage follows the bucket and gives each resident's periods to
- * the rules with every input. A put that fails is retried a few times, then left to the next
- * change or start-up (logged).
+ * the rules with every input. A write that fails, or that the full bucket refuses, is logged,
+ * counted and tried again with backoff (every 30 s at most) until it is taken or the service closes.
  */
 export class AwayPublisher {
   readonly #nc: NatsConnection;
   readonly #names: Names;
   readonly #store: RegistryStore;
   readonly #log: Logger;
+  readonly #puts: Counter<'outcome'>;
   /** Copies, store and logger the bucket is made with (`createBucket`). */
   readonly #bucketOptions: BucketOptions;
   readonly #clock: () => Date;
+  readonly #retry: { initialMs: number; maxMs: number };
+  /** Residents whose last write failed, tried again after a backoff. */
+  readonly #pending = new Map<string, NodeJS.Timeout>();
+  #closed = false;
   #kv: KV | undefined;
 
   constructor(options: {
@@ -32,21 +46,25 @@ export class AwayPublisher {
     names: Names;
     store: RegistryStore;
     logger: Logger;
+    puts: Counter<'outcome'>;
     clock: () => Date;
     replicas?: number;
     /** TELECARE_JETSTREAM_MAX_BYTES, the store the bucket's bound is a share of. */
     storeBytes?: number | undefined;
+    retry?: { initialMs: number; maxMs: number };
   }) {
     this.#nc = options.nc;
     this.#names = options.names;
     this.#store = options.store;
     this.#log = options.logger.child({ component: 'resident-away' });
+    this.#puts = options.puts;
     this.#bucketOptions = {
       replicas: options.replicas ?? 1,
       storeBytes: options.storeBytes,
       logger: options.logger,
     };
     this.#clock = options.clock;
+    this.#retry = options.retry ?? { initialMs: 500, maxMs: 30_000 };
   }
 
   async open(): Promise<KV> {
@@ -59,26 +77,16 @@ export class AwayPublisher {
     return this.#kv;
   }
 
-  /** Writes the resident's entry from the rows (deletes the key when no period is left). */
-  async publish(residentId: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const kv = this.#kv ?? (await this.open());
-        const entry = await this.#store.awayEntry(residentId, this.#clock());
-        if (entry.periods.length === 0) await kv.delete(residentId);
-        else await kv.put(residentId, JSON.stringify(entry));
-        return;
-      } catch (err) {
-        if (attempt >= 3) {
-          this.#log.error(
-            { err, residentId },
-            'away periods not published; the next change or start-up will',
-          );
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-      }
-    }
+  /**
+   * Writes the resident's entry from the rows (deletes the key when no period is left). Never
+   * throws: a failure or a refusal by the full bucket is logged, counted and tried again with
+   * backoff; the caller answers a `full` (the change is saved, triage does not see it yet).
+   */
+  async publish(residentId: string): Promise<AwayOutcome> {
+    this.#cancelRetry(residentId);
+    const outcome = await this.#publishOnce(residentId);
+    if (outcome === 'failed' || outcome === 'full') this.#scheduleRetry(residentId, 0);
+    return outcome;
   }
 
   /** Start-up: every resident with a period gets their entry; keys of the others go. */
@@ -86,8 +94,80 @@ export class AwayPublisher {
     const kv = this.#kv ?? (await this.open());
     const wanted = new Set(await this.#store.residentsAway(this.#clock()));
     const held = await lastValues(this.#nc, this.#names.kv.residentAway);
-    for (const residentId of wanted) await this.publish(residentId);
-    for (const key of held.keys()) if (!wanted.has(key)) await kv.delete(key);
-    this.#log.info({ residents: wanted.size }, 'away periods in step');
+    let full = 0;
+    for (const residentId of wanted) if ((await this.publish(residentId)) === 'full') full++;
+    let kept = 0;
+    for (const key of held.keys()) {
+      if (wanted.has(key)) continue;
+      try {
+        await kv.delete(key);
+      } catch (err) {
+        // With its history, a full bucket refuses even a delete: the next sync tries again (the
+        // start-up goes on rather than stop in a loop while the bucket stays full).
+        if (!(err instanceof BucketFullError)) throw err;
+        this.#puts.inc({ outcome: 'full' });
+        kept++;
+      }
+    }
+    if (full > 0 || kept > 0)
+      this.#log.error(
+        { residents: wanted.size, full, leftoversKept: kept },
+        'away periods not in step: the bucket is full, triage goes on with those residents as it had them; entries will be retried, leftovers deleted at the next sync',
+      );
+    else this.#log.info({ residents: wanted.size }, 'away periods in step');
+  }
+
+  /** Stops trying again; the next start-up sync repairs what is left. */
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#pending.values()) clearTimeout(timer);
+    this.#pending.clear();
+  }
+
+  async #publishOnce(residentId: string): Promise<AwayOutcome> {
+    try {
+      const kv = this.#kv ?? (await this.open());
+      const entry = await this.#store.awayEntry(residentId, this.#clock());
+      const outcome = entry.periods.length === 0 ? 'deleted' : 'written';
+      if (outcome === 'deleted') await kv.delete(residentId);
+      else await kv.put(residentId, JSON.stringify(entry));
+      this.#puts.inc({ outcome });
+      return outcome;
+    } catch (err) {
+      if (err instanceof BucketFullError) {
+        this.#puts.inc({ outcome: 'full' });
+        this.#log.error(
+          { err, residentId },
+          "away periods full: the resident's entry not written, triage goes on with their periods as they were; will retry",
+        );
+        return 'full';
+      }
+      // The bucket may have been removed under us; open it again (creating it) next time.
+      this.#kv = undefined;
+      this.#puts.inc({ outcome: 'failed' });
+      this.#log.warn({ err, residentId }, 'away periods not published; will retry');
+      return 'failed';
+    }
+  }
+
+  #scheduleRetry(residentId: string, attempt: number): void {
+    if (this.#closed) return;
+    const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** attempt);
+    const timer = setTimeout(() => {
+      this.#pending.delete(residentId);
+      void this.#publishOnce(residentId).then((outcome) => {
+        if (outcome === 'failed' || outcome === 'full') this.#scheduleRetry(residentId, attempt + 1);
+      });
+    }, delay);
+    // A pending retry must not keep a finished process alive; start-up sync covers it.
+    timer.unref();
+    this.#pending.set(residentId, timer);
+  }
+
+  #cancelRetry(residentId: string): void {
+    const timer = this.#pending.get(residentId);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#pending.delete(residentId);
   }
 }

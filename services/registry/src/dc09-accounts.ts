@@ -1,9 +1,11 @@
 import { type KV, Kvm } from '@nats-io/kv';
 import { Dc09AccountEntry, type Names } from '@telecare/contracts';
 import {
+  BucketFullError,
   type BucketOptions,
   type Clock,
   type Counter,
+  isStreamFull,
   type Logger,
   lastValues,
   type NatsConnection,
@@ -65,6 +67,19 @@ export function buildDc09AccountEntry(
 }
 
 const CAS_ATTEMPTS = 5;
+
+/**
+ * How publishing a device's account ended: the bucket holds what PostgreSQL says (`published`),
+ * or not yet, after a failure or refused by the full bucket (`full`: answered with a
+ * `Dc09AccountsFullError`); either is tried again with backoff.
+ */
+export type Dc09Outcome = 'published' | 'failed' | 'full';
+
+/** The bucket refused a write for want of room (the handle names it; a plain handle does not). */
+const isFull = (err: unknown): boolean => err instanceof BucketFullError || isStreamFull(err);
+
+const FULL_MESSAGE =
+  'dc09 accounts full: entry not written, the DC-09 gateway goes on with the account as it was (a new account answered NAK, a new key not taken yet); will retry';
 
 /**
  * Keeps the DC-09 accounts bucket (key = account) in step with PostgreSQL, like the device map:
@@ -140,21 +155,22 @@ export class Dc09AccountPublisher {
 
   /**
    * Publishes one device's account; `previousAccount` is removed when the device no longer holds
-   * it. Never throws: whether the bucket now holds what PostgreSQL says. A failure is logged,
+   * it. Never throws: whether the bucket now holds what PostgreSQL says. A failure (or a refusal by
+   * the full bucket) is logged,
    * counted and tried again with backoff (the account left with it) until it succeeds or the
    * service closes: a decommissioned panel's entry left in the bucket would keep its key accepted
    * by the gateway until a restart.
    */
-  async publish(serial: string, previousAccount?: string | null): Promise<boolean> {
+  async publish(serial: string, previousAccount?: string | null): Promise<Dc09Outcome> {
     const pending = this.#pending.get(serial);
     if (pending) {
       clearTimeout(pending.timer);
       this.#pending.delete(serial);
     }
     const leaving = previousAccount ?? pending?.previousAccount;
-    const done = await this.#publishOnce(serial, leaving);
-    if (!done) this.#scheduleRetry(serial, leaving, 0);
-    return done;
+    const outcome = await this.#publishOnce(serial, leaving);
+    if (outcome !== 'published') this.#scheduleRetry(serial, leaving, 0);
+    return outcome;
   }
 
   /** Stops trying again; the next start-up sync repairs what is left. */
@@ -169,26 +185,31 @@ export class Dc09AccountPublisher {
     const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** attempt);
     const timer = setTimeout(() => {
       this.#pending.delete(serial);
-      void this.#publishOnce(serial, previousAccount).then((done) => {
-        if (!done) this.#scheduleRetry(serial, previousAccount, attempt + 1);
+      void this.#publishOnce(serial, previousAccount).then((outcome) => {
+        if (outcome !== 'published') this.#scheduleRetry(serial, previousAccount, attempt + 1);
       });
     }, delay);
     timer.unref();
     this.#pending.set(serial, { previousAccount, timer });
   }
 
-  async #publishOnce(serial: string, previousAccount: string | null | undefined): Promise<boolean> {
+  async #publishOnce(serial: string, previousAccount: string | null | undefined): Promise<Dc09Outcome> {
     try {
       const kv = this.#kv ?? (await this.open());
       const entry = await this.#putCurrent(kv, serial);
       if (previousAccount && previousAccount !== entry?.account)
         await this.#release(kv, previousAccount, serial);
-      return true;
+      return 'published';
     } catch (err) {
+      if (isFull(err)) {
+        this.#puts.inc({ outcome: 'full' });
+        this.#log.error({ err, serial }, FULL_MESSAGE);
+        return 'full';
+      }
       this.#kv = undefined;
       this.#puts.inc({ outcome: 'failed' });
       this.#log.warn({ err, serial }, 'dc09 account put failed; will retry');
-      return false;
+      return 'failed';
     }
   }
 
@@ -269,11 +290,11 @@ export class Dc09AccountPublisher {
             failed.push(serial);
             return;
           }
-          if (!(await this.publish(serial))) failed.push(serial);
+          if ((await this.publish(serial)) !== 'published') failed.push(serial);
         }),
       );
     }
-    for (const serial of alone) if (!(await this.publish(serial))) failed.push(serial);
+    for (const serial of alone) if ((await this.publish(serial)) !== 'published') failed.push(serial);
     if (failed.length > 0)
       this.#log.warn({ failed: failed.length, of: serials.length }, 'dc09 account puts failed; will retry');
     return { failed, unreachable };
@@ -338,25 +359,53 @@ export class Dc09AccountPublisher {
    * leftover is deleted only at the revision read and when no device holds its account now
    * (`#dropLeftover`), as the live path does: a key change or a registration published while the
    * sync ran is never overwritten by its older snapshot, nor deleted as a leftover.
+   *
+   * A write the full bucket refuses does not stop the sync (nor the start-up, which would stop in
+   * a loop while the bucket stays full): the device is left to the retries with backoff; a leftover
+   * the full bucket will not delete, to the next sync.
    */
-  async syncAll(): Promise<{ written: number; deleted: number }> {
+  async syncAll(): Promise<{ written: number; deleted: number; full: number }> {
     const kv = await this.open();
     const leftovers = new Set((await lastValues(this.#nc, this.#names.kv.dc09Accounts)).keys());
     let written = 0;
     let deleted = 0;
+    const full: string[] = [];
+    let kept = 0;
+    const refused = (err: unknown): void => {
+      if (!isFull(err)) throw err;
+      this.#puts.inc({ outcome: 'full' });
+    };
     for await (const { device, resident } of this.#store.allMapRows()) {
       const entry = this.#entryFor(device, resident);
       if (!entry) continue;
       leftovers.delete(entry.account);
       const current = await kv.get(entry.account);
       if (current?.operation === 'PUT' && current.string() === JSON.stringify(entry)) continue;
-      const put = await this.#putCurrent(kv, device.serial);
-      if (put && put.account !== entry.account && (await this.#dropLeftover(kv, entry.account))) deleted++;
-      written++;
+      try {
+        const put = await this.#putCurrent(kv, device.serial);
+        if (put && put.account !== entry.account && (await this.#dropLeftover(kv, entry.account))) deleted++;
+        written++;
+      } catch (err) {
+        refused(err);
+        full.push(device.serial);
+      }
     }
-    for (const account of leftovers) if (await this.#dropLeftover(kv, account)) deleted++;
-    this.#log.info({ written, deleted }, 'dc09 accounts in step with postgres');
-    return { written, deleted };
+    for (const account of leftovers) {
+      try {
+        if (await this.#dropLeftover(kv, account)) deleted++;
+      } catch (err) {
+        refused(err);
+        kept++;
+      }
+    }
+    for (const serial of full) if (!this.#pending.has(serial)) this.#scheduleRetry(serial, undefined, 0);
+    if (full.length > 0 || kept > 0)
+      this.#log.error(
+        { written, deleted, full: full.length, leftoversKept: kept },
+        'dc09 accounts not in step with postgres: the bucket is full, the DC-09 gateway goes on with those accounts as they were; entries will be retried, leftovers deleted at the next sync',
+      );
+    else this.#log.info({ written, deleted }, 'dc09 accounts in step with postgres');
+    return { written, deleted, full: full.length };
   }
 
   /**
@@ -411,7 +460,7 @@ export function startPreviousKeySweep(deps: {
     let ended = 0;
     for (const serial of await deps.store.endedPreviousKeys(now)) {
       if (stopped) break;
-      if (!(await deps.publisher.publish(serial))) continue;
+      if ((await deps.publisher.publish(serial)) !== 'published') continue;
       if (await deps.store.forgetPreviousKey(serial, now)) {
         ended++;
         log.info({ serial }, 'previous DC-09 key out of its account entry: its grace has ended');

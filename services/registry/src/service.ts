@@ -121,7 +121,13 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
 
   const dc09Puts = new Counter({
     name: 'registry_dc09_account_puts_total',
-    help: 'DC-09 accounts (NATS KV) writes by outcome: written, deleted, failed',
+    help: 'DC-09 accounts (NATS KV) writes by outcome: written, deleted, failed, full (refused by the full bucket)',
+    labelNames: ['outcome'] as const,
+    registers: [metrics],
+  });
+  const awayPuts = new Counter({
+    name: 'registry_away_puts_total',
+    help: 'Away periods (NATS KV resident-away) writes by outcome: written, deleted, failed, full (refused by the full bucket)',
     labelNames: ['outcome'] as const,
     registers: [metrics],
   });
@@ -176,10 +182,12 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
     names: n,
     store,
     logger,
+    puts: awayPuts,
     clock: () => new Date(clock.now()),
     replicas,
     storeBytes,
   });
+  lifecycle.add('resident-away', () => away.close());
   await away.syncAll();
   const dc09 = new Dc09AccountPublisher({
     nc,

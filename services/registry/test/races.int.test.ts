@@ -363,7 +363,7 @@ describe("a decommissioned panel's account, taken by its replacement", () => {
         logger,
         puts: { inc: () => undefined } as never,
       });
-      expect(await late.publish('PNL-RACE-OLD', '0A1B2C')).toBe(true);
+      expect(await late.publish('PNL-RACE-OLD', '0A1B2C')).toBe('published');
     });
     const entry = await accounts.get('0A1B2C');
     expect(entry?.operation).toBe('PUT');

@@ -34,18 +34,22 @@ import {
 const PATIENCE_MS = 30_000;
 const MASTER = 'telecare-test';
 
+/** A logger at `level` whose lines, parsed, go to `into`. */
+const capturing = (into: Array<Record<string, unknown>>, level: string) =>
+  createLogger(
+    'triage-redis-failover-test',
+    level,
+    new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n')) if (line) into.push(JSON.parse(line));
+        done();
+      },
+    }),
+  );
+
 /** Every line triage logs at warn or above, parsed. */
 const lines: Array<Record<string, unknown>> = [];
-const logger = createLogger(
-  'triage-redis-failover-test',
-  'warn',
-  new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  }),
-);
+const logger = capturing(lines, 'warn');
 
 /** A redis-server of the test's own, in the foreground (a Sentinel with `--sentinel`). */
 function spawnRedis(args: readonly string[]): ChildProcess {
@@ -64,15 +68,15 @@ async function role(redis: Redis): Promise<string | undefined> {
 }
 
 /** A triage (one partition, no leases, a ManualClock) on `env`, with the test's NATS clients. */
-async function triageOn(label: string, env: Record<string, string>) {
-  const testbed = triageTestbed(label, 1, logger, {
+async function triageOn(label: string, env: Record<string, string>, log = logger) {
+  const testbed = triageTestbed(label, 1, log, {
     HELPLINE_TRIAGE_TOKEN: HELPLINE_TOKEN,
     TRIAGE_LEASES: 'false',
     ...env,
   });
   const clients: { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager } = await testbed.connect();
   const triage: TriageHandle = await startTriage(testbed.config, {
-    logger,
+    logger: log,
     clock: new ManualClock(T0),
     ruleSet: LEASE_RULES,
   });
@@ -347,5 +351,115 @@ describe('triage without Sentinel, when the name in REDIS_URL moves to the new p
     expect(await t.seen(client, residentId)).toBe(1);
     const loadingSaid = lines.filter((line) => /^Redis is loading its dataset/.test(String(line.msg)));
     expect(loadingSaid).toHaveLength(1);
+  }, 120_000);
+});
+
+describe('triage without Sentinel, when the name in REDIS_URL stays on a demoted primary', () => {
+  let a: OwnServer;
+  let b: OwnServer;
+  let aClient: Redis;
+  let bClient: Redis;
+  /** Every line this triage logs at info or above, parsed. */
+  const said: Array<Record<string, unknown>> = [];
+  /** What REDIS_URL names: a proxy in front of A, moved as a failover moves a DNS name. */
+  let name: FaultProxy;
+  let bed: Awaited<ReturnType<typeof triageOn>> | undefined;
+
+  beforeAll(async () => {
+    a = await OwnServer.start('redis', await freePort());
+    b = await OwnServer.start('redis', await freePort());
+    aClient = await createRedis({ url: a.url, logger, name: 'stays-test-a' });
+    bClient = await createRedis({ url: b.url, logger, name: 'stays-test-b' });
+    name = await FaultProxy.start({ port: a.port });
+    bed = await triageOn('triage-name-stays', { REDIS_URL: name.url('redis') }, capturing(said, 'info'));
+  }, 120_000);
+
+  afterAll(async () => {
+    await bed?.close();
+    await name?.close();
+    aClient?.disconnect();
+    bClient?.disconnect();
+    a?.destroy();
+    b?.destroy();
+  });
+
+  /** The lines said from `from` on whose message matches `pattern`. */
+  const saying = (pattern: RegExp, from = 0) =>
+    said.slice(from).filter((line) => pattern.test(String(line.msg)));
+
+  it('says once that the name leads to a replica and writes are refused, not at each reconnect, and once that writes are taken again', async () => {
+    const t = bed as NonNullable<typeof bed>;
+    const residentId = 'res_name_stays';
+    const publish = t.publisher(residentId);
+    await t.press(residentId, publish);
+    expect(await t.seen(aClient, residentId)).toBe(1);
+
+    // A is demoted in place (B promoted), and the name still leads to A: every write is refused.
+    await bClient.replicaof('127.0.0.1', a.port);
+    await waitFor(async () => /master_link_status:up/.test(await bClient.info('replication')), {
+      what: 'B to copy A',
+      timeoutMs: PATIENCE_MS,
+    });
+    await bClient.replicaof('NO', 'ONE');
+    await aClient.replicaof('127.0.0.1', b.port);
+    const before = said.length;
+    await publish('pendant.pressed');
+    await waitFor(() => saying(/leads to a replica/i, before).length > 0, {
+      what: 'the log to say the name leads to a replica',
+      timeoutMs: PATIENCE_MS,
+    });
+
+    // Three reconnects' worth (REDIS_READONLY_RECONNECT_MS apart), with the name on the replica.
+    const from = said.length;
+    await new Promise((resolve) => setTimeout(resolve, 16_000));
+    const repeated = saying(/away|answers again|reconnect|READONLY|replica|refus/i, from);
+    expect(repeated.map((line) => line.msg)).toEqual([]);
+    const told = saying(/leads to a replica/i, before);
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatchObject({ level: 40 });
+    expect(String(told[0]?.msg)).toMatch(/writes are refused/);
+
+    // A is made the primary again: the press waiting is saved there, and that is said once.
+    const back = said.length;
+    await aClient.replicaof('NO', 'ONE');
+    await waitFor(async () => (await t.seen(aClient, residentId)) === 2, {
+      what: 'the press saved once A takes writes',
+      timeoutMs: PATIENCE_MS,
+    });
+    await t.ready();
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    expect(saying(/takes writes again|writes taken/i, back)).toHaveLength(1);
+    expect(saying(/leads to a primary again: its server was promoted/, back)).toHaveLength(1);
+    expect(saying(/away|answers again/i, back)).toEqual([]);
+  }, 120_000);
+
+  it('reconnects once the name it stays on leads to a primary, and writes there', async () => {
+    const t = bed as NonNullable<typeof bed>;
+    const residentId = 'res_name_stays_moved';
+    const publish = t.publisher(residentId);
+    // A (primary since the test before) is demoted again under B, the name still on A.
+    await bClient.replicaof('NO', 'ONE');
+    await aClient.replicaof('127.0.0.1', b.port);
+    await waitFor(async () => /master_link_status:up/.test(await aClient.info('replication')), {
+      what: 'A to copy B',
+      timeoutMs: PATIENCE_MS,
+    });
+    const before = said.length;
+    await publish('pendant.pressed');
+    await waitFor(() => saying(/leads to a replica/i, before).length > 0, {
+      what: 'the log to say the name leads to a replica',
+      timeoutMs: PATIENCE_MS,
+    });
+
+    // The name moves to B: within a turn of the watch the client reconnects there.
+    const moved = said.length;
+    name.moveTo({ port: b.port });
+    await waitFor(async () => (await t.seen(bClient, residentId)) === 1, {
+      what: 'the press saved on B',
+      timeoutMs: PATIENCE_MS,
+    });
+    await t.ready();
+    expect(saying(/leads to a primary again: reconnecting/, moved)).toHaveLength(1);
+    expect(saying(/leads to a replica/i, before)).toHaveLength(1);
   }, 120_000);
 });

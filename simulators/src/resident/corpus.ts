@@ -169,7 +169,8 @@ export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
   },
   technical: {
     name: 'technical',
-    description: 'a device going silent and a mains failure across one postcode district',
+    description:
+      'a device going silent, fire detectors in trouble (one through DC-09) and a mains failure across one postcode district',
     origin: ORIGIN,
     days: 1,
     weatherSeed: 14,
@@ -192,6 +193,9 @@ export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
     incidents: [
       { kind: 'device.silent', home: 'H7', day: 0, device: 'smoke' },
       { kind: 'area.mains-lost', district: 'GL4', day: 0 },
+      // Through the DC-09 disperser (H8): Contact ID 1373, and 3373 as it clears.
+      { kind: 'fire.trouble', home: 'H8', day: 0 },
+      { kind: 'fire.trouble', home: 'H6', day: 0, device: 'heat', minute: 13 * 60 },
     ],
   },
   daily: {
@@ -238,6 +242,7 @@ export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
       { kind: 'fall.silent-day', home: 'H1', day: 20 },
       { kind: 'fall.silent-night', home: 'H2', day: 21, minute: 24 * 60 + 2 * 60 + 30 },
       { kind: 'device.silent', home: 'H4', day: 23, device: 'bed' },
+      { kind: 'fire.trouble', home: 'H3', day: 24 },
     ],
   },
   irregular: irregularCorpus(),

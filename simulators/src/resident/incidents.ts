@@ -22,6 +22,7 @@ export const INCIDENT_KINDS = [
   'smoke',
   'heat',
   'co',
+  'fire.trouble',
   'medication.missed',
   'carer.no-show',
   'device.silent',
@@ -48,7 +49,10 @@ export interface IncidentSpec {
    * collapse (default 5: soon after leaving the bed).
    */
   readonly afterMinutes?: number;
-  /** The device that goes silent, for `device.silent` (default the smoke detector). */
+  /**
+   * The device that goes silent, for `device.silent` (default the smoke detector); the fire
+   * detector in trouble, for `fire.trouble` (`smoke`, the default, or `heat`).
+   */
   readonly device?: DeviceKey;
 }
 
@@ -71,6 +75,8 @@ const DEFAULT_MINUTE: Partial<Record<IncidentKind, number>> = {
   smoke: 18 * 60 + 10,
   heat: 12 * 60 + 45,
   co: 7 * 60 + 50,
+  // A detector's daily self-test finds the trouble.
+  'fire.trouble': 8 * 60 + 15,
   'device.silent': 6 * 60,
   'area.mains-lost': 14 * 60,
   'out.not-back': 18 * 60 + 30,
@@ -434,6 +440,25 @@ export function applyIncident(
         deadlineS: P1_DEADLINE_S,
         lifeCritical: true,
         note: `${deviceSpec(device).kind} in the ${deviceSpec(device).location}; cleared nine minutes later`,
+      });
+      break;
+    }
+    case 'fire.trouble': {
+      // A fire detector's trouble (its chamber dirty, its sensitivity out of range, its self-test
+      // failed): it may not see a fire. An engineer cleans or replaces it three hours later, and
+      // the detector reports the trouble cleared.
+      const device = spec.device ?? 'smoke';
+      if (device !== 'smoke' && device !== 'heat')
+        throw new IncidentError(`a fire trouble is a smoke or heat detector's, not ${device}'s`, spec);
+      inject(T, device, 'device.fault');
+      inject(T + 3 * HOUR, device, 'fault.restored');
+      expect({
+        at: T,
+        expect: ['device.fault'],
+        priority: 3,
+        deadlineS: GRACE_S,
+        lifeCritical: false,
+        note: `${deviceSpec(device).kind} in the ${deviceSpec(device).location} reports a trouble (it may not see a fire); cleared three hours later`,
       });
       break;
     }

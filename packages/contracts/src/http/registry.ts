@@ -329,7 +329,7 @@ export const RESIDENT_ROUTES = {
     params: ResidentId,
     body: UpdateResidentBody,
     response: ResidentView,
-    errors: [404, 409, 422],
+    errors: [404, 409, 422, 507],
   }),
   listResidents: defineRoute({
     method: 'GET',
@@ -445,7 +445,7 @@ export const RESIDENT_ROUTES = {
     body: CreateAwayBody,
     response: AwayView,
     status: 201,
-    errors: [404, ...IDEMPOTENT_ERRORS],
+    errors: [404, ...IDEMPOTENT_ERRORS, 507],
     ...idempotent,
   }),
   endAway: defineRoute({
@@ -456,7 +456,7 @@ export const RESIDENT_ROUTES = {
     params: z.object({ id: z.string(), awayId: z.string() }),
     body: EndAwayBody,
     response: AwayView,
-    errors: [404, 409],
+    errors: [404, 409, 507],
   }),
   cohort: defineRoute({
     method: 'GET',

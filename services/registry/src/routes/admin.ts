@@ -1,6 +1,6 @@
 import type { ADMIN_ROUTES } from '@telecare/contracts';
 import type { RouteHandlers } from '@telecare/platform';
-import { DeviceMapFullError } from '../errors.ts';
+import { CopyFullError } from '../errors.ts';
 import { type KeptAnswer, secretNotReplayed } from '../idempotency.ts';
 import { type ImportResult, importCsv, importFingerprinted } from '../import.ts';
 import type { RouteContext } from './context.ts';
@@ -86,8 +86,8 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
       await deps.store.revokeToken(req.params.id, now());
       // What the token left running goes with it: a device in test mode has its alarms routed to
       // the installer, not the operators, for up to an hour a call.
-      // Every test is ended whatever the device map says; a full map is answered after them all.
-      let full: DeviceMapFullError | undefined;
+      // Every test is ended whatever the buckets say; a full one is answered after them all.
+      let full: CopyFullError | undefined;
       for (const test of await deps.store.waitingTestsBy(req.params.id)) {
         const ended = await deps.store.finishTest(
           test.id,
@@ -100,7 +100,7 @@ export function adminHandlers(ctx: RouteContext): RouteHandlers<typeof ADMIN_ROU
           'test call ended: its token was revoked',
         );
         await ctx.published(test.serial).catch((err: unknown) => {
-          if (!(err instanceof DeviceMapFullError)) throw err;
+          if (!(err instanceof CopyFullError)) throw err;
           full = err;
         });
       }

@@ -34,7 +34,8 @@ export interface RouteContext {
   ) => Promise<{ body: T; replayed: boolean }>;
   /**
    * After a commit, the copies follow: device map and DC-09 accounts. Throws a `DeviceMapFullError`
-   * (507) when the device map is full and does not take the device's entry.
+   * (507) when the device map is full and does not take the device's entry, else a
+   * `Dc09AccountsFullError` (507) when the DC-09 accounts bucket does not take the account's.
    */
   published: (serial: string, previousAccount?: string | null) => Promise<void>;
   /**

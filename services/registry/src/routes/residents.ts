@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RESIDENT_ROUTES } from '@telecare/contracts';
 import { attemptAll, type FastifyRequest, type RouteHandlers } from '@telecare/platform';
 import type { Principal } from '../api.ts';
-import { InvalidRequestError, RateLimitedError } from '../errors.ts';
+import { AwayPeriodsFullError, CopyFullError, InvalidRequestError, RateLimitedError } from '../errors.ts';
 import type { RevealBody } from '../schemas.ts';
 import type { RevealAudit } from '../store.ts';
 import type { RouteContext } from './context.ts';
@@ -10,6 +10,14 @@ import type { RouteContext } from './context.ts';
 /** Residents, their sensitive fields (audited reveals), responders and care packages. */
 export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDENT_ROUTES> {
   const { deps, log, now } = ctx;
+
+  /**
+   * After a commit, the resident's away entry follows; an `AwayPeriodsFullError` (507) when the
+   * full bucket does not take it (the write is tried again meanwhile).
+   */
+  const awayPublished = async (residentId: string): Promise<void> => {
+    if ((await deps.away?.publish(residentId)) === 'full') throw new AwayPeriodsFullError(residentId);
+  };
 
   /** A resident's call list (responders' names and phone numbers), its read recorded. */
   const callList = async (req: FastifyRequest, residentId: string) => {
@@ -39,8 +47,15 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
         { residentId: resident.id, fields: Object.keys(req.body), devices: serials.length },
         'resident changed',
       );
-      // The district (and updatedAt) of every device's entries follows the resident.
-      for (const serial of serials) await ctx.published(serial);
+      // The district (and updatedAt) of every device's entries follows the resident; a full
+      // bucket is answered after every device's copies were tried.
+      let full: CopyFullError | undefined;
+      for (const serial of serials)
+        await ctx.published(serial).catch((err: unknown) => {
+          if (!(err instanceof CopyFullError)) throw err;
+          full ??= err;
+        });
+      if (full) throw full;
       ctx.personalRead(req, 'resident', [resident.id]);
       return resident;
     },
@@ -154,7 +169,7 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
           },
           'resident declared away',
         );
-        await deps.away?.publish(period.residentId);
+        await awayPublished(period.residentId);
       }
       ctx.personalRead(req, 'away', [period.residentId]);
       return reply.send(period);
@@ -168,7 +183,7 @@ export function residentHandlers(ctx: RouteContext): RouteHandlers<typeof RESIDE
         { residentId: period.residentId, awayId: period.id, until: period.until, principal: principal.actor },
         'away period ended',
       );
-      await deps.away?.publish(period.residentId);
+      await awayPublished(period.residentId);
       ctx.personalRead(req, 'away', [period.residentId]);
       return period;
     },
