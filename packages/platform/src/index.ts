@@ -156,7 +156,7 @@ export {
   type RateDecision,
 } from './person-limit.ts';
 export {
-  createClient,
+  createPgClient,
   createPool,
   migrate,
   migrationLockOf,

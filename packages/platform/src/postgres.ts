@@ -232,13 +232,19 @@ function hostsClient(hosts: Hosts): typeof pg.Client {
  * A `pg.Client` (not connected) that follows DATABASE_URL's hosts as `createPool`'s connections do.
  * `readWrite` asks for a writable host whatever the URL says: a migration, say, writes.
  */
-export function createClient(options: {
+export function createPgClient(options: {
   url: string;
   name: string;
   logger: Logger;
   readWrite?: boolean;
 }): pg.Client {
   const target = parsePostgresUrl(options.url);
+  // One host is taken as node-postgres takes it: there is no other to look for.
+  if (target.hosts.length === 1)
+    return new pg.Client({
+      connectionString: (target.hosts[0] as PostgresHost).url,
+      application_name: options.name,
+    });
   const readWrite = options.readWrite === true || target.targetSessionAttrs === 'read-write';
   const Client = hostsClient(new Hosts(target, readWrite, options.logger.child({ component: 'postgres' })));
   return new Client({ application_name: options.name });
@@ -251,9 +257,13 @@ export function createClient(options: {
 export function createPool(options: { url: string; logger: Logger; name: string; max?: number }): pg.Pool {
   const log = options.logger.child({ component: 'postgres' });
   const target = parsePostgresUrl(options.url);
-  const hosts = new Hosts(target, target.targetSessionAttrs === 'read-write', log);
+  const readWrite = target.targetSessionAttrs === 'read-write';
+  // One host with nothing to check is taken as node-postgres takes it; `hostsClient` otherwise.
+  const plain = target.hosts.length === 1 && !readWrite;
   const pool = new pg.Pool({
-    Client: hostsClient(hosts),
+    ...(plain
+      ? { connectionString: (target.hosts[0] as PostgresHost).url }
+      : { Client: hostsClient(new Hosts(target, readWrite, log)) }),
     application_name: options.name,
     max: options.max ?? 10,
     // Each host has its own `CONNECT_TIMEOUT_MS` (the client's), as libpq's connect_timeout is.
@@ -297,7 +307,7 @@ export async function migrate(options: {
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (let attempt = 1; ; attempt++) {
     // A migration writes: it goes to the writable host whatever the URL asks of the pool's.
-    const client = createClient({
+    const client = createPgClient({
       url: options.url,
       name: 'migrate',
       logger: options.logger,

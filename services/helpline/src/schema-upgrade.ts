@@ -1,5 +1,5 @@
 import { PRESS_TYPES } from '@telecare/contracts';
-import { createClient, type Logger, migrate, sleep } from '@telecare/platform';
+import { createPgClient, type Logger, migrate, sleep } from '@telecare/platform';
 import type pg from 'pg';
 
 /**
@@ -147,7 +147,7 @@ export async function upgradeSchema(options: {
   const log = options.logger.child({ component: 'schema-upgrade' });
   await migrate({ url: options.url, schema: options.schema, dir: options.dir, logger: options.logger });
   // It writes (counts, indexes, constraints): the writable host of DATABASE_URL's, as `migrate` takes.
-  const db = createClient({
+  const db = createPgClient({
     url: options.url,
     name: 'helpline-upgrade',
     logger: options.logger,
