@@ -536,7 +536,8 @@ export async function startDynsecMosquitto(
 /**
  * The features playwright-core turns off in the Chromium it launches (its `chromiumSwitches`), as
  * one `--disable-features`: Chromium keeps only the last such switch, so a list of our own must
- * carry them too. `infra/test/chromium.int.test.ts` fails when playwright-core's list changes.
+ * carry them too. `services/helpline/test/chromium-options.int.test.ts` fails when playwright-core's
+ * list changes.
  */
 export const PLAYWRIGHT_DISABLED_FEATURES: readonly string[] = [
   'AimEnabled',
