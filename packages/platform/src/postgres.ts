@@ -216,7 +216,8 @@ function hostsClient(hosts: Hosts): typeof pg.Client {
      * the state an attempt left (its connection, flags, queues) is replaced as a whole by a new
      * client's, whatever it holds. The listeners set on this one stay; the last attempt's
      * connection has ended, its 'end' passed. Done before the first attempt too: the host the
-     * constructor chose may have changed since.
+     * constructor chose may have changed since. This leans on how pg 8 keeps a client's state in
+     * own properties: at a pg upgrade, `test/postgres-failover.int.test.ts` says whether it holds.
      */
     #restartFor(host: PostgresHost): void {
       const fresh = new pg.Client({ ...this.#config, connectionString: host.url });
