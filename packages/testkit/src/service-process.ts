@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './index.ts';
@@ -71,6 +71,45 @@ const tail = (file: string, lines = 20): string => {
   }
 };
 
+/**
+ * Whether process `pid` holds a socket listening on TCP `port` (Linux's `/proc`), or undefined
+ * where `/proc` cannot tell. A port found free is free only for a moment: another test's process
+ * may listen on it before this service does, and answer its `/readyz`.
+ */
+export function listensOn(pid: number, port: number): boolean | undefined {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  let read = false;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    read = true;
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address, state (0A: listening), inode.
+      if (fields[1]?.endsWith(hex) && fields[3] === '0A' && fields[9]) inodes.add(fields[9]);
+    }
+  }
+  if (!read) return undefined;
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  return fds.some((fd) => {
+    try {
+      return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function spawnOnce(
   name: ServiceName,
   env: Record<string, string>,
@@ -119,7 +158,9 @@ async function spawnOnce(
     const ready = await fetch(`${url}/readyz`)
       .then((r) => r.ok)
       .catch(() => false);
-    if (ready) return service;
+    // Ready, and the answer its own: not another process's that took the port first (this one
+    // then stops, on EADDRINUSE or for a reason of its own, and is reported as such below).
+    if (ready && child.pid !== undefined && listensOn(child.pid, port) !== false) return service;
     if (Date.now() > deadline) {
       await close();
       throw new Error(`${name} not ready within 60 s; see ${logFile}`);
