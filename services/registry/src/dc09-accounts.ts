@@ -155,11 +155,10 @@ export class Dc09AccountPublisher {
 
   /**
    * Publishes one device's account; `previousAccount` is removed when the device no longer holds
-   * it. Never throws: whether the bucket now holds what PostgreSQL says. A failure (or a refusal by
-   * the full bucket) is logged,
-   * counted and tried again with backoff (the account left with it) until it succeeds or the
-   * service closes: a decommissioned panel's entry left in the bucket would keep its key accepted
-   * by the gateway until a restart.
+   * it. Never throws: whether the bucket now holds what PostgreSQL says. A failure, or a refusal by
+   * the full bucket, is logged, counted and tried again with backoff (the account left with it)
+   * until it succeeds or the service closes: a decommissioned panel's entry left in the bucket would
+   * keep its key accepted by the gateway until a restart.
    */
   async publish(serial: string, previousAccount?: string | null): Promise<Dc09Outcome> {
     const pending = this.#pending.get(serial);
