@@ -38,7 +38,9 @@ import {
 const logger = createLogger('tls-test', 'silent');
 const migrations = fileURLToPath(new URL('./migrations', import.meta.url));
 let certs: TestCertificates;
-const own: Partial<Record<'nats' | 'redis' | 'mosquitto' | 'postgres', OwnServer>> = {};
+/** A certificate for `localhost` alone, from a CA of its own: nats.js checks names, not addresses. */
+let named: TestCertificates;
+const own: Partial<Record<'nats' | 'namedNats' | 'redis' | 'mosquitto' | 'postgres', OwnServer>> = {};
 let sentinel: ChildProcess | undefined;
 let sentinelDir: string | undefined;
 let sentinelPort = 0;
@@ -63,8 +65,12 @@ function configProblem(env: Record<string, string>): string {
 
 beforeAll(() => {
   certs = makeTestCertificates(['IP:127.0.0.1']);
+  named = makeTestCertificates(['DNS:localhost']);
   const tls = { cert: certs.cert, key: certs.key, ca: certs.ca };
   return (async () => {
+    own.namedNats = await OwnServer.start('nats', await freePort(), {
+      tls: { cert: named.cert, key: named.key, ca: named.ca },
+    });
     for (const name of ['nats', 'redis', 'mosquitto', 'postgres'] as const)
       own[name] = await OwnServer.start(name, await freePort(), { tls });
     // A Sentinel of the test's own that takes TLS only, and reaches the primary over TLS.
@@ -97,6 +103,7 @@ afterAll(() => {
   if (sentinelDir) rmSync(sentinelDir, { recursive: true, force: true });
   for (const one of Object.values(own)) one?.destroy();
   certs?.remove();
+  named?.remove();
 });
 
 describe('TLS settings are checked at start-up, the setting named', () => {
@@ -131,12 +138,11 @@ describe('TLS settings are checked at start-up, the setting named', () => {
 });
 
 describe('NATS over TLS', () => {
-  const url = () => `tls://127.0.0.1:${portOf('nats')}`;
-
   it('connects with the CA and carries a request and its reply', async () => {
-    const nc = await connectNats({ url: url(), name: 'tls-test', logger, tls: ca() });
+    const url = `tls://localhost:${portOf('namedNats')}`;
+    const nc = await connectNats({ url, name: 'tls-test', logger, tls: ca(named.ca) });
     try {
-      const sub = nc.subscribe('tls.echo', { callback: (_err, msg) => msg.respond(msg.data) });
+      const sub = nc.subscribe('tls.echo', { callback: (_err, msg) => void msg.respond(msg.data) });
       const reply = await nc.request('tls.echo', 'hello', { timeout: 5_000 });
       expect(reply.string()).toBe('hello');
       sub.unsubscribe();
@@ -146,22 +152,30 @@ describe('NATS over TLS', () => {
   });
 
   it('refuses a server whose certificate another CA signed', async () => {
-    await expect(
-      connectNats({ url: url(), name: 'tls-test', logger, tls: ca(certs.otherCa) }),
-    ).rejects.toThrow();
+    const url = `tls://localhost:${portOf('namedNats')}`;
+    await expect(connectNats({ url, name: 'tls-test', logger, tls: ca(named.otherCa) })).rejects.toThrow(
+      /certificate/,
+    );
   });
 
   it('refuses a server whose certificate does not name the host it was reached by', async () => {
     await expect(
       connectNats({ url: `tls://localhost:${portOf('nats')}`, name: 'tls-test', logger, tls: ca() }),
-    ).rejects.toThrow();
+    ).rejects.toThrow(/localhost/);
   });
 
   it('a tls:// URL never connects in plaintext to a server that offers no TLS', async () => {
     const plain = new URL(servers.natsUrl);
     await expect(
-      connectNats({ url: `tls://${plain.host}`, name: 'tls-test', logger, tls: ca() }),
-    ).rejects.toThrow();
+      connectNats({ url: `tls://localhost:${plain.port}`, name: 'tls-test', logger, tls: ca(named.ca) }),
+    ).rejects.toThrow(/tls/);
+  });
+
+  it('refuses a tls:// server named by an IP address, whose name nats.js would not check', async () => {
+    expect(configProblem({ NATS_URL: `tls://127.0.0.1:${portOf('nats')}` })).toMatch(/NATS_URL: .*DNS name/);
+    await expect(
+      connectNats({ url: `tls://127.0.0.1:${portOf('nats')}`, name: 'tls-test', logger, tls: ca() }),
+    ).rejects.toThrow(/DNS name/);
   });
 });
 
