@@ -61,3 +61,20 @@ describe('parsePostgresUrl', () => {
     );
   });
 });
+
+describe('parsePostgresUrl and TLS', () => {
+  it('gives every host the CA as sslrootcert where sslmode=verify-full names none', () => {
+    const target = parsePostgresUrl('postgresql://u@db1,db2/x?sslmode=verify-full', {
+      caFile: '/etc/ca.pem',
+    });
+    expect(target.hosts.map((host) => host.url)).toEqual([
+      'postgresql://u@db1/x?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem',
+      'postgresql://u@db2/x?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem',
+    ]);
+    const own = 'postgresql://u@db1/x?sslmode=verify-full&sslrootcert=own.pem';
+    expect(parsePostgresUrl(own, { caFile: '/etc/ca.pem' }).hosts[0]?.url).toBe(own);
+    expect(parsePostgresUrl('postgresql://u@db1/x', { caFile: '/etc/ca.pem' }).hosts[0]?.url).toBe(
+      'postgresql://u@db1/x',
+    );
+  });
+});
