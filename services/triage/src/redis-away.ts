@@ -348,7 +348,10 @@ export class RedisAway {
     // Back, but refusing writes: what waits for it waits on, until a probe write is taken.
     if (away || this.#refusing === undefined) this.#ended(away ? this.#onAway : this.#onBack);
     const cause = this.#timedOut ? 'unanswered' : 'disconnected';
-    if (away) this.#log?.warn({ cause }, 'redis away: its commands fail at once until it answers again');
+    // Closed by its owner (`quit`, `disconnect`: the service stopping): no outage to warn of. The
+    // client never gives up reconnecting by itself, so an ended client is one that was closed.
+    if (away && this.#redis.status === 'end') this.#log?.info('redis connection closed');
+    else if (away) this.#log?.warn({ cause }, 'redis away: its commands fail at once until it answers again');
     else this.#log?.info('redis answers again');
     this.onChange?.(away, cause);
   }
