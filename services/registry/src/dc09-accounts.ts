@@ -84,8 +84,8 @@ const FULL_MESSAGE =
 
 /**
  * Keeps the DC-09 accounts bucket (key = account) in step with PostgreSQL, like the device map:
- * a put after every committed change, a full resync at start-up. Failures are logged and counted;
- * the next change or start-up repairs them.
+ * a put after every committed change, a full resync at start-up. Failures, and writes or deletes
+ * the full bucket refuses, are logged, counted and tried again with backoff.
  */
 export class Dc09AccountPublisher {
   readonly #nc: NatsConnection;
