@@ -8,6 +8,7 @@
 #
 # Names: mosquitto nats redis postgres. Addresses come from MQTT_URL, NATS_URL, REDIS_URL,
 # DATABASE_URL. Servers we start live under ${TELECARE_DATA_DIR:-<repo>/.data}/servers/<name>/.
+# With TELECARE_SERVER_TLS_CERT, _KEY and _CA (PEM files) the servers we start take TLS only.
 # See infra/README.md.
 set -euo pipefail
 
@@ -22,6 +23,11 @@ REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 DATABASE_URL=${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/telecare}
 
 ALL=(mosquitto nats redis postgres)
+
+# The certificate, key and CA of the servers we start: set, they take TLS connections only.
+TLS_CERT=${TELECARE_SERVER_TLS_CERT:-}
+TLS_KEY=${TELECARE_SERVER_TLS_KEY:-}
+TLS_CA=${TELECARE_SERVER_TLS_CA:-}
 
 log() { printf '[servers] %s\n' "$*" >&2; }
 die() { printf '[servers] error: %s\n' "$*" >&2; exit 1; }
@@ -96,6 +102,22 @@ alive() {
 }
 
 dir_of() { echo "$SERVERS_DIR/$1"; }
+
+tls_wanted() {
+  [[ -n $TLS_CERT || -n $TLS_KEY || -n $TLS_CA ]] || return 1
+  [[ -r $TLS_CERT && -r $TLS_KEY && -r $TLS_CA ]] \
+    || die "TELECARE_SERVER_TLS_CERT, TELECARE_SERVER_TLS_KEY and TELECARE_SERVER_TLS_CA must all name readable files"
+}
+
+# Copies the TLS files into a server's folder, the key readable by its owner alone (PostgreSQL
+# refuses a key others can read).
+tls_copy() {
+  local dir=$1
+  cp "$TLS_CERT" "$dir/tls.crt"
+  cp "$TLS_KEY" "$dir/tls.key"
+  cp "$TLS_CA" "$dir/tls-ca.crt"
+  chmod 600 "$dir/tls.key"
+}
 
 pidfile_of() {
   case $1 in
@@ -214,7 +236,13 @@ start_redis() {
   dir=$(dir_of redis)
   bin=$(require_bin redis-server redis-server Redis)
   mkdir -p "$dir"
-  "$bin" --bind "$host" --port "$port" --daemonize yes \
+  local listen=(--port "$port")
+  if tls_wanted; then
+    tls_copy "$dir"
+    listen=(--port 0 --tls-port "$port" --tls-cert-file "$dir/tls.crt" --tls-key-file "$dir/tls.key"
+      --tls-ca-cert-file "$dir/tls-ca.crt" --tls-auth-clients no)
+  fi
+  "$bin" --bind "$host" "${listen[@]}" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
     </dev/null >>"$dir/redis.log" 2>&1 9>&- || { log_tail "$dir/redis.log"; die "redis-server failed to start"; }
   wait_until_answers redis "$host" "$port"
@@ -225,9 +253,14 @@ start_nats() {
   dir=$(dir_of nats)
   bin=$(require_bin nats-server nats-server NATS)
   mkdir -p "$dir/jetstream"
+  local tls=()
+  if tls_wanted; then
+    tls_copy "$dir"
+    tls=(--tls --tlscert "$dir/tls.crt" --tlskey "$dir/tls.key")
+  fi
   # nats-server cannot daemonize itself on Linux: detach it into its own session.
   setsid "$bin" --addr "$host" --port "$port" --name "telecare-dev-$port" \
-    --jetstream --store_dir "$dir/jetstream" --pid "$dir/nats.pid" --log "$dir/nats.log" \
+    --jetstream --store_dir "$dir/jetstream" --pid "$dir/nats.pid" --log "$dir/nats.log" "${tls[@]}" \
     </dev/null >>"$dir/nats.log" 2>&1 9>&- &
   pid=$!
   wait_until_answers nats "$host" "$port" "$pid"
@@ -238,11 +271,19 @@ start_mosquitto() {
   dir=$(dir_of mosquitto)
   bin=$(require_bin mosquitto mosquitto Mosquitto)
   mkdir -p "$dir"
+  local tls=''
+  if tls_wanted; then
+    tls_copy "$dir"
+    tls="cafile $dir/tls-ca.crt
+certfile $dir/tls.crt
+keyfile $dir/tls.key"
+  fi
   # Run as whoever runs this script: as root Mosquitto would otherwise switch to the
   # 'mosquitto' user, which cannot write under a private data dir.
   cat >"$dir/mosquitto.conf" <<EOF
 # Written by infra/servers.sh for local development: anonymous access on loopback only.
 listener $port $host
+$tls
 allow_anonymous true
 persistence true
 persistence_location $dir/
@@ -308,11 +349,19 @@ start_postgres() {
     # TCP only: unix sockets would need a writable, short directory path.
     echo "unix_socket_directories = ''" >>"$dir/data/postgresql.conf"
   fi
+  local tls=''
+  if tls_wanted; then
+    tls_copy "$dir"
+    if [[ $(id -u) == 0 ]]; then chown postgres: "$dir/tls.crt" "$dir/tls.key" "$dir/tls-ca.crt"; fi
+    tls=" -c ssl=on -c ssl_cert_file=$dir/tls.crt -c ssl_key_file=$dir/tls.key"
+    # TLS only: no plaintext TCP connection is let in.
+    as_pg_owner sed -i -E 's/^host([[:space:]])/hostssl\1/' "$dir/data/pg_hba.conf"
+  fi
   # pg_ctl appends to the log as the cluster owner.
   touch "$dir/postgres.log"
   if [[ $(id -u) == 0 ]]; then chown postgres: "$dir/postgres.log"; fi
   as_pg_owner "$pg_ctl" start -D "$dir/data" -l "$dir/postgres.log" -w -t "$TIMEOUT" \
-    -o "-p $port -c listen_addresses=$host" </dev/null >/dev/null 2>&1 9>&- \
+    -o "-p $port -c listen_addresses=$host$tls" </dev/null >/dev/null 2>&1 9>&- \
     || { log_tail "$dir/postgres.log"; die "PostgreSQL failed to start (data in $dir)"; }
   wait_until_answers postgres "$host" "$port"
 }

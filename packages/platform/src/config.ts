@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { DEFAULT_NAMESPACE, NAMESPACE_PATTERN } from '@telecare/contracts';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
-import { PostgresUrlError, parsePostgresUrl } from './postgres-url.ts';
+import { natsTlsAddress } from './nats.ts';
+import { PostgresUrlError, parsePostgresUrl, postgresParams, SSL_FILES } from './postgres-url.ts';
+import { readCaFile, TlsFileError, tlsCaFile } from './tls.ts';
 
 const url = (protocols: readonly string[], fallback: string) =>
   z
@@ -60,8 +63,24 @@ export const port = (fallback: number) => z.coerce.number().int().min(0).max(655
 
 /** Environment names shared by every service (DESIGN §4, Configuration). */
 export const commonEnv = {
-  NATS_URL: url(['nats:', 'tls:'], 'nats://127.0.0.1:4222'),
-  /** With Sentinel (`REDIS_SENTINELS`), only its user, password, database and scheme are used. */
+  /**
+   * `tls://` for TLS (required: a server that offers none is refused), verified against
+   * TELECARE_TLS_CA; the servers of a list all one way.
+   */
+  NATS_URL: url(['nats:', 'tls:'], 'nats://127.0.0.1:4222')
+    .refine(
+      (value) =>
+        new Set(value.split(',').map((one) => URL.parse(one.trim())?.protocol === 'tls:')).size === 1,
+      'must name its servers all with tls: or all with nats: (one list, one way)',
+    )
+    .refine(
+      (value) => !value.split(',').some((one) => natsTlsAddress(one.trim())),
+      'must name a tls: server by its DNS name, not an IP address (nats.js would check the certificate against "localhost")',
+    ),
+  /**
+   * With Sentinel (`REDIS_SENTINELS`), only its user, password, database and scheme are used.
+   * `rediss:` is TLS to Redis and to the Sentinels alike, verified against TELECARE_TLS_CA.
+   */
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
   /**
    * Redis Sentinel's addresses: set, the client asks them for the primary of
@@ -84,11 +103,19 @@ export const commonEnv = {
     .superRefine((value, ctx) => {
       try {
         parsePostgresUrl(value);
+        postgresFiles(value);
       } catch (err) {
-        if (!(err instanceof PostgresUrlError)) throw err;
+        if (!(err instanceof PostgresUrlError) && !(err instanceof TlsFileError)) throw err;
         ctx.addIssue({ code: 'custom', message: err.message });
       }
     }),
+  /**
+   * The PEM file of the CA that signed the servers' certificates (a bundle may hold several): the
+   * only one trusted for TLS to NATS (`tls://`), Redis and its Sentinels (`rediss://`), MQTT
+   * (`mqtts://`, `wss://`) and PostgreSQL (`sslmode=verify-full`, unless DATABASE_URL names its
+   * own `sslrootcert`). Unset: the public CAs Node trusts.
+   */
+  TELECARE_TLS_CA: tlsCaFile.optional(),
   TELECARE_NAMESPACE: z.string().regex(NAMESPACE_PATTERN).default(DEFAULT_NAMESPACE),
   TELECARE_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -126,6 +153,25 @@ export const commonEnv = {
 export const gatewayStateEnv = {
   GATEWAY_STATE_DIR: z.string().min(1).optional(),
 } as const;
+
+/** DATABASE_URL's TLS files, read: a CA that is a PEM certificate, a client certificate and key that can be read. */
+function postgresFiles(url: string): void {
+  const params = postgresParams(url);
+  for (const name of SSL_FILES) {
+    const file = params.get(name);
+    if (file === null) continue;
+    try {
+      if (name === 'sslrootcert') readCaFile(file);
+      else readFileSync(file);
+    } catch (err) {
+      const reason =
+        err instanceof TlsFileError
+          ? err.message
+          : `cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`;
+      throw new TlsFileError(`${name} ${reason}`, { cause: err });
+    }
+  }
+}
 
 /** Where Redis is: `REDIS_URL`, or the Sentinels that name its primary (see `createRedis`). */
 export interface RedisTarget {

@@ -235,6 +235,7 @@ export {
 } from './state-lock.ts';
 export { createStoreMetrics, type StoreMetrics } from './store-metrics.ts';
 export { watchStreams } from './stream-metrics.ts';
+export { readCaFile, type TlsCa, TlsFileError } from './tls.ts';
 export { hashToken, newSecret, type TokenFormat, type TokenRecord, TokenStore } from './tokens.ts';
 export {
   activeTraceparent,

@@ -1,5 +1,6 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from './logger.ts';
+import type { TlsCa } from './tls.ts';
 
 export type { IPublishPacket, MqttClient };
 
@@ -12,7 +13,8 @@ export type MqttMessageHandler = (packet: IPublishPacket, callback: (error?: Err
 
 /**
  * MQTT v5 client that reconnects every second for ever. Services pass `clean: false` and a
- * stable `clientId` so the broker keeps their QoS 1 messages while they are down.
+ * stable `clientId` so the broker keeps their QoS 1 messages while they are down. `mqtts:` and
+ * `wss:` are verified against `tls` (TELECARE_TLS_CA; unset, the public CAs), the name checked.
  */
 export async function connectMqtt(
   options: {
@@ -25,13 +27,15 @@ export async function connectMqtt(
      * handler (which acknowledges at once).
      */
     handleMessage?: MqttMessageHandler;
+    tls?: TlsCa | undefined;
   } & Pick<
     IClientOptions,
     'clean' | 'will' | 'username' | 'password' | 'properties' | 'customHandleAcks' | 'queueQoSZero'
   >,
 ): Promise<MqttClient> {
-  const { url, logger, handleMessage, ...rest } = options;
+  const { url, logger, handleMessage, tls, ...rest } = options;
   const log = logger.child({ component: 'mqtt' });
+  const secure = ['mqtts:', 'wss:'].includes(new URL(url).protocol);
   const client = mqtt.connect(url, {
     protocolVersion: 5,
     reconnectPeriod: 1_000,
@@ -43,6 +47,8 @@ export async function connectMqtt(
     resubscribe: true,
     ...(mqttDebugWanted(process.env.DEBUG) ? {} : { log: quiet }),
     ...rest,
+    // Said, not left to mqtt.js's defaults: the server's certificate and name are always checked.
+    ...(secure ? { rejectUnauthorized: true, ...(tls ? { ca: tls.pem } : {}) } : {}),
     manualConnect: true,
   });
   if (handleMessage) client.handleMessage = handleMessage;

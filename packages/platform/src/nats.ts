@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import {
   DiscardPolicy,
   JetStreamApiCodes,
@@ -14,17 +15,24 @@ import { connect, headers, type NatsConnection, errors as natsErrors } from '@na
 import { type DeadLetter, type Names, newId, type RejectReason } from '@telecare/contracts';
 import { PoisonMessageError, StreamReplicasError, StreamStorageError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import type { TlsCa } from './tls.ts';
 
 export type { JetStreamClient, JetStreamManager, NatsConnection };
 
 /**
  * Connects to NATS and keeps reconnecting for ever: a service outlives a broker restart.
  * The first connection fails fast so a wrong URL shows at boot.
+ *
+ * `tls://` servers are reached over TLS only, verified against `tls` (TELECARE_TLS_CA; unset, the
+ * public CAs), the name in the URL checked: nats.js reads no scheme, and without its `tls` option
+ * it would talk plaintext to a server that offers no TLS. Such a server is named by its DNS name:
+ * for an IP address nats.js checks the certificate against "localhost" (`natsTlsAddress`).
  */
 export async function connectNats(options: {
   url: string;
   name: string;
   logger: Logger;
+  tls?: TlsCa | undefined;
   /**
    * false: a request does not capture its caller's stack in advance (a `RequestError` and a
    * `TimeoutError` built per request, 10–30 µs each). Its errors are the same classes, with the
@@ -33,8 +41,14 @@ export async function connectNats(options: {
   asyncTraces?: boolean;
 }): Promise<NatsConnection> {
   const log = options.logger.child({ component: 'nats' });
+  const servers = options.url.split(',').map((one) => one.trim());
+  const secure = servers.some((one) => one.startsWith('tls://'));
+  const address = servers.find(natsTlsAddress);
+  if (address)
+    throw new Error(`NATS_URL ${address}: a tls: server is named by its DNS name, not an IP address`);
   const nc = await connect({
-    servers: options.url.split(','),
+    servers,
+    ...(secure ? { tls: options.tls ? { ca: options.tls.pem } : {} } : {}),
     name: options.name,
     timeout: 5_000,
     maxReconnectAttempts: -1,
@@ -51,6 +65,12 @@ export async function connectNats(options: {
   })();
   log.info({ server: nc.getServer() }, 'connected to nats');
   return nc;
+}
+
+/** Whether a NATS URL is a `tls:` one naming an IP address, whose certificate nats.js cannot check. */
+export function natsTlsAddress(url: string): boolean {
+  const parsed = URL.parse(url);
+  return parsed?.protocol === 'tls:' && isIP(parsed.hostname.replace(/^\[|\]$/g, '')) !== 0;
 }
 
 const DAY_NS = 24 * 60 * 60 * 1_000_000_000;

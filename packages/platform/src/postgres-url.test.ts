@@ -3,7 +3,7 @@ import { PostgresUrlError, parsePostgresUrl } from './postgres-url.ts';
 
 describe('parsePostgresUrl', () => {
   it('reads one host as node-postgres does, the URL kept as it was', () => {
-    const url = 'postgresql://app:s3cret@db.example:6432/telecare?sslmode=require';
+    const url = 'postgresql://app:s3cret@db.example:6432/telecare?sslmode=verify-full';
     expect(parsePostgresUrl(url)).toEqual({
       hosts: [{ label: 'db.example:6432', url }],
       targetSessionAttrs: 'any',
@@ -12,13 +12,13 @@ describe('parsePostgresUrl', () => {
 
   it('reads several hosts in order, each with the user, database and options of the whole', () => {
     const target = parsePostgresUrl(
-      'postgresql://app:p%40ss@db1:5432,db2,[::1]:5433/telecare?sslmode=require&target_session_attrs=read-write',
+      'postgresql://app:p%40ss@db1:5432,db2,[::1]:5433/telecare?sslmode=verify-full&target_session_attrs=read-write',
     );
     expect(target.targetSessionAttrs).toBe('read-write');
     expect(target.hosts).toEqual([
-      { label: 'db1:5432', url: 'postgresql://app:p%40ss@db1:5432/telecare?sslmode=require' },
-      { label: 'db2', url: 'postgresql://app:p%40ss@db2/telecare?sslmode=require' },
-      { label: '[::1]:5433', url: 'postgresql://app:p%40ss@[::1]:5433/telecare?sslmode=require' },
+      { label: 'db1:5432', url: 'postgresql://app:p%40ss@db1:5432/telecare?sslmode=verify-full' },
+      { label: 'db2', url: 'postgresql://app:p%40ss@db2/telecare?sslmode=verify-full' },
+      { label: '[::1]:5433', url: 'postgresql://app:p%40ss@[::1]:5433/telecare?sslmode=verify-full' },
     ]);
     for (const host of target.hosts) expect(new URL(host.url).pathname).toBe('/telecare');
   });
@@ -58,6 +58,23 @@ describe('parsePostgresUrl', () => {
   it('never repeats a password in its refusal', () => {
     expect(() => parsePostgresUrl('postgresql://app:hunter2@db1,db2:x/db')).toThrow(
       expect.objectContaining({ message: expect.not.stringContaining('hunter2') }),
+    );
+  });
+});
+
+describe('parsePostgresUrl and TLS', () => {
+  it('gives every host the CA as sslrootcert where sslmode=verify-full names none', () => {
+    const target = parsePostgresUrl('postgresql://u@db1,db2/x?sslmode=verify-full', {
+      caFile: '/etc/ca.pem',
+    });
+    expect(target.hosts.map((host) => host.url)).toEqual([
+      'postgresql://u@db1/x?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem',
+      'postgresql://u@db2/x?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem',
+    ]);
+    const own = 'postgresql://u@db1/x?sslmode=verify-full&sslrootcert=own.pem';
+    expect(parsePostgresUrl(own, { caFile: '/etc/ca.pem' }).hosts[0]?.url).toBe(own);
+    expect(parsePostgresUrl('postgresql://u@db1/x', { caFile: '/etc/ca.pem' }).hosts[0]?.url).toBe(
+      'postgresql://u@db1/x',
     );
   });
 });

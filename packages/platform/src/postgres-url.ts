@@ -35,8 +35,11 @@ const ATTRS: Readonly<Record<string, TargetSessionAttrs>> = {
   primary: 'read-write',
 };
 
-/** Reads a PostgreSQL URL of one host or several (libpq's form); throws `PostgresUrlError`. */
-export function parsePostgresUrl(url: string): PostgresTarget {
+/**
+ * Reads a PostgreSQL URL of one host or several (libpq's form); throws `PostgresUrlError`.
+ * `caFile` (TELECARE_TLS_CA) is each host's `sslrootcert` where the URL asks for TLS and names none.
+ */
+export function parsePostgresUrl(url: string, options: { caFile?: string | undefined } = {}): PostgresTarget {
   const match = SCHEME_AND_AUTHORITY.exec(url.trim());
   if (!match) throw new PostgresUrlError('must be a URL with scheme postgres: or postgresql:');
   const [, scheme = '', authority = '', rest = ''] = match;
@@ -44,7 +47,7 @@ export function parsePostgresUrl(url: string): PostgresTarget {
   const at = authority.lastIndexOf('@');
   const userinfo = authority.slice(0, at + 1);
   const hostList = authority.slice(at + 1);
-  const { query, attrs } = withoutAttrs(rest);
+  const { query, attrs } = withRootCert(withoutAttrs(rest), options.caFile);
   const labels = hostList === '' ? [''] : hostList.split(',').map((one) => one.trim());
   const hosts = labels.map((label): PostgresHost => {
     if (label === '' && labels.length > 1) throw new PostgresUrlError('names an empty host in its host list');
@@ -68,6 +71,50 @@ function isHostPort(label: string): boolean {
   const match = HOST.exec(label);
   const port = Number(match?.[1] ?? 5432);
   return match !== null && port >= 1 && port <= 65535;
+}
+
+/**
+ * The TLS parameters node-postgres reads, as libpq's `sslmode` says them, and only the two whose
+ * meaning is the same for both: `verify-full` (TLS, the certificate checked against `sslrootcert`
+ * or TELECARE_TLS_CA, and the host's name in it) and `disable`. libpq's `prefer` and `allow` fall
+ * back to plaintext, its `require` and `verify-ca` skip a check, where node-postgres checks all:
+ * either reading would be wrong for some reader.
+ */
+const SSL_MODES = new Set(['verify-full', 'disable']);
+/** Parameters that weaken or bypass `sslmode` in node-postgres. */
+const SSL_OVERRIDES = ['ssl', 'uselibpqcompat'];
+/** Files node-postgres reads from the URL (`sslrootcert`: a CA; the others: a client certificate). */
+export const SSL_FILES = ['sslrootcert', 'sslcert', 'sslkey'] as const;
+
+/** The URL's query parameters (the last of a name wins, as in node-postgres). */
+export function postgresParams(url: string): URLSearchParams {
+  const rest = SCHEME_AND_AUTHORITY.exec(url.trim())?.[3] ?? '';
+  const beforeFragment = rest.split('#', 1)[0] ?? '';
+  const question = beforeFragment.indexOf('?');
+  return new URLSearchParams(question < 0 ? '' : beforeFragment.slice(question + 1));
+}
+
+/** The query, checked for its TLS parameters, with `sslrootcert=caFile` where TLS is asked without one. */
+function withRootCert(parts: { query: string; attrs: TargetSessionAttrs }, caFile: string | undefined) {
+  const params = postgresParams(`postgresql://h${parts.query}`);
+  const mode = params.get('sslmode');
+  if (mode !== null && !SSL_MODES.has(mode))
+    throw new PostgresUrlError(
+      `sslmode=${mode} is not taken here: verify-full (TLS, the server's certificate and name checked) or disable`,
+    );
+  const override = SSL_OVERRIDES.find((name) => params.has(name));
+  if (override)
+    throw new PostgresUrlError(
+      `${override}= is not taken here: say sslmode=verify-full (or disable) instead`,
+    );
+  const file = SSL_FILES.find((name) => params.has(name));
+  if (file && mode !== 'verify-full') throw new PostgresUrlError(`${file} needs sslmode=verify-full`);
+  if (mode !== 'verify-full' || params.has('sslrootcert') || caFile === undefined) return parts;
+  const [beforeFragment = '', fragment] = parts.query.split(/(?=#)/, 2);
+  return {
+    ...parts,
+    query: `${beforeFragment}&sslrootcert=${encodeURIComponent(caFile)}${fragment ?? ''}`,
+  };
 }
 
 const decoded = (text: string): string => {

@@ -5,6 +5,7 @@ import { type PostgresRefusal, postgresRefusal } from './errors.ts';
 import { isDependencyDown } from './http-errors.ts';
 import type { Logger } from './logger.ts';
 import { type PostgresHost, type PostgresTarget, parsePostgresUrl } from './postgres-url.ts';
+import type { TlsCa } from './tls.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -238,8 +239,9 @@ export function createPgClient(options: {
   name: string;
   logger: Logger;
   readWrite?: boolean;
+  tls?: TlsCa | undefined;
 }): pg.Client {
-  const target = parsePostgresUrl(options.url);
+  const target = parsePostgresUrl(options.url, { caFile: options.tls?.file });
   // One host is taken as node-postgres takes it: there is no other to look for.
   if (target.hosts.length === 1)
     return new pg.Client({
@@ -253,11 +255,19 @@ export function createPgClient(options: {
 
 /**
  * A pool whose idle-client errors are logged instead of crashing the process. Its connections go
- * to DATABASE_URL's hosts (one, or several as libpq takes them: `Hosts`).
+ * to DATABASE_URL's hosts (one, or several as libpq takes them: `Hosts`). With
+ * `sslmode=verify-full` every host is reached over TLS only, its certificate verified against the
+ * URL's `sslrootcert`, else `tls` (TELECARE_TLS_CA), else the public CAs, and its name checked.
  */
-export function createPool(options: { url: string; logger: Logger; name: string; max?: number }): pg.Pool {
+export function createPool(options: {
+  url: string;
+  logger: Logger;
+  name: string;
+  max?: number;
+  tls?: TlsCa | undefined;
+}): pg.Pool {
   const log = options.logger.child({ component: 'postgres' });
-  const target = parsePostgresUrl(options.url);
+  const target = parsePostgresUrl(options.url, { caFile: options.tls?.file });
   const readWrite = target.targetSessionAttrs === 'read-write';
   // One host with nothing to check is taken as node-postgres takes it; `hostsClient` otherwise.
   const plain = target.hosts.length === 1 && !readWrite;
@@ -300,6 +310,7 @@ export async function migrate(options: {
   dir: string;
   logger: Logger;
   timeoutMs?: number;
+  tls?: TlsCa | undefined;
 }): Promise<void> {
   const log = options.logger.child({ component: 'migrate' });
   // node-pg-migrate holds an advisory lock while it migrates and refuses at once while another
@@ -313,6 +324,7 @@ export async function migrate(options: {
       name: 'migrate',
       logger: options.logger,
       readWrite: true,
+      tls: options.tls,
     });
     client.on('notice', (notice) => {
       // node-pg-migrate releases its lock even when its try to take it was refused (another

@@ -2,6 +2,7 @@ import { type ChainableCommander, type Command, Redis, type RedisOptions } from 
 import type { RedisSentinel } from './config.ts';
 import { TransientError } from './errors.ts';
 import type { Logger } from './logger.ts';
+import type { TlsCa } from './tls.ts';
 import { TimeoutError, within } from './work.ts';
 
 export type { ChainableCommander, Redis };
@@ -50,6 +51,10 @@ export const REDIS_READONLY_REMIND_MS = 5 * 60_000;
  * and on a connection of its own where the name leads: its server promoted, or the name leading to
  * a primary (which the client then reconnects to), is said once and ends it.
  *
+ * A `rediss:` URL is TLS to Redis and, with `sentinel`, to the Sentinels too (which say where the
+ * data goes, and hear their password), each verified against `tls` (TELECARE_TLS_CA; unset, the
+ * public CAs) with its name checked: the one in the URL, or the address the Sentinels give.
+ *
  * A Redis loading its dataset as the client connects (after a restart) keeps the client from
  * being ready until it has loaded: `redisLoading` says so meanwhile, and the client emits
  * `REDIS_LOADING` (with the `RedisRefusal`) as it finds it.
@@ -61,13 +66,18 @@ export async function createRedis(options: {
   name: string;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  tls?: TlsCa | undefined;
 }): Promise<Redis> {
   const log = options.logger.child({ component: 'redis' });
+  const tls = tlsOptions(options.url, options.tls);
+  /** The last error of the connection: a failed start says it, not ioredis's "Connection is closed". */
+  let lastError: Error | undefined;
   const followed = { at: Number.NEGATIVE_INFINITY };
   /** Connections made (ready), and the one a `READONLY` answer made the client leave, if any. */
   const connections = { made: 0, leftOnReadonly: undefined as number | undefined };
   let onReplica: ReplicaWatch | undefined;
   const common: RedisOptions = {
+    ...(tls ? { tls } : {}),
     connectionName: options.name,
     lazyConnect: true,
     connectTimeout: 5_000,
@@ -86,7 +96,7 @@ export async function createRedis(options: {
         if (onReplica) return false;
         // The connection made on leaving a replica leads to one too: the name has not moved.
         if (connections.leftOnReadonly !== undefined && connections.made > connections.leftOnReadonly) {
-          onReplica = watchReplica(redis, options.url, options.name, log, () => {
+          onReplica = watchReplica(redis, options, log, () => {
             onReplica = undefined;
             connections.leftOnReadonly = undefined;
           });
@@ -113,7 +123,7 @@ export async function createRedis(options: {
         // no error listener, and a Sentinel down would print a stack for each retry. A primary that
         // dies closes the connection, and one demoted alive has its clients closed by the Sentinels
         // (or answers READONLY): either way the client reconnects and asks the Sentinels again.
-        enableTLSForSentinelMode: new URL(options.url).protocol === 'rediss:',
+        ...(tls ? { sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
       })
     : new Redis(options.url, common);
   const timeoutMs = options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS;
@@ -124,7 +134,10 @@ export async function createRedis(options: {
     if (command.name === 'info' && redis.status !== 'ready') watchLoading(redis, command);
     return send(command, stream);
   };
-  redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  redis.on('error', (err) => {
+    lastError = err;
+    log.warn({ err: err.message }, 'redis error');
+  });
   redis.on('reconnecting', () => log.warn('redis reconnecting'));
   redis.on('close', () => LOADING.delete(redis));
   redis.on('ready', () => {
@@ -150,12 +163,18 @@ export async function createRedis(options: {
     throw new TransientError(
       err instanceof TimeoutError
         ? `Redis${where} did not answer within ${ms} ms`
-        : `could not connect to Redis${where}: ${(err as Error).message}`,
+        : `could not connect to Redis${where}: ${(lastError ?? (err as Error)).message}`,
       { cause: err, context: { dependency: 'redis' } },
     );
   }
   log.info(sentinel ? { master: sentinel.master } : {}, 'connected to redis');
   return redis;
+}
+
+/** ioredis's TLS options for a `rediss:` URL, none for `redis:`. */
+function tlsOptions(url: string, ca: TlsCa | undefined): { ca?: string } | undefined {
+  if (new URL(url).protocol !== 'rediss:') return undefined;
+  return ca ? { ca: ca.pem } : {};
 }
 
 /** A client kept on the replica its name leads to, watched for the name leading to a primary again. */
@@ -169,8 +188,13 @@ interface ReplicaWatch {
  * of its own, closed at once): a primary there is reconnected to. Either way it is said once, and
  * `ended` called; a reminder every REDIS_READONLY_REMIND_MS meanwhile.
  */
-function watchReplica(redis: Redis, url: string, name: string, log: Logger, ended: () => void): ReplicaWatch {
-  const where = redisAddress(url);
+function watchReplica(
+  redis: Redis,
+  target: { url: string; name: string; tls?: TlsCa | undefined },
+  log: Logger,
+  ended: () => void,
+): ReplicaWatch {
+  const where = redisAddress(target.url);
   const since = performance.now();
   let saidAt = since;
   const said = (still: string) =>
@@ -195,7 +219,7 @@ function watchReplica(redis: Redis, url: string, name: string, log: Logger, ende
       if (stopped) return;
       if (role === 'master')
         return end(`the name in REDIS_URL (${where}) leads to a primary again: its server was promoted`);
-      if ((await roleWhereNameLeads(url, name)) === 'master' && !stopped) {
+      if ((await roleWhereNameLeads(target)) === 'master' && !stopped) {
         end(`the name in REDIS_URL (${where}) leads to a primary again: reconnecting to it`);
         redis.disconnect(true);
         return;
@@ -215,9 +239,15 @@ function watchReplica(redis: Redis, url: string, name: string, log: Logger, ende
 }
 
 /** The role of the server the URL's name leads to now, asked on a connection of its own. */
-async function roleWhereNameLeads(url: string, name: string): Promise<string | undefined> {
-  const probe = new Redis(url, {
-    connectionName: `${name}-role`,
+async function roleWhereNameLeads(target: {
+  url: string;
+  name: string;
+  tls?: TlsCa | undefined;
+}): Promise<string | undefined> {
+  const tls = tlsOptions(target.url, target.tls);
+  const probe = new Redis(target.url, {
+    ...(tls ? { tls } : {}),
+    connectionName: `${target.name}-role`,
     lazyConnect: true,
     connectTimeout: 2_000,
     maxRetriesPerRequest: 0,

@@ -36,6 +36,7 @@ import { createRedis, type Redis, redisLoading } from './redis.ts';
 import { Lifecycle, runService } from './shutdown.ts';
 import { lockStateFolder, type StateFolderLock } from './state-lock.ts';
 import { watchStreams } from './stream-metrics.ts';
+import type { TlsCa } from './tls.ts';
 import { withTimeout } from './work.ts';
 
 type StreamKey = keyof ReturnType<typeof streamConfigs>;
@@ -52,6 +53,8 @@ export interface ServiceConfig {
   readonly HTTP_CONNECTIONS_PER_ADDRESS?: number;
   /** Open HTTP sockets in all (`commonEnv`; unset: no cap). */
   readonly HTTP_MAX_CONNECTIONS?: number;
+  /** The CA the servers' certificates are verified against (`commonEnv`; unset: the public CAs). */
+  readonly TELECARE_TLS_CA?: TlsCa | undefined;
 }
 
 /** How long a readiness check of a dependency waits for its answer. */
@@ -165,7 +168,13 @@ function dependencies<C extends ServiceConfig>(
 ) {
   let nats: Promise<NatsClients> | undefined;
   const connectOnce = async (): Promise<NatsClients> => {
-    const nc = await connectNats({ url: config.NATS_URL, name, logger, asyncTraces });
+    const nc = await connectNats({
+      url: config.NATS_URL,
+      name,
+      logger,
+      asyncTraces,
+      tls: config.TELECARE_TLS_CA,
+    });
     lifecycle.add('nats', () => nc.drain());
     readiness.nats = () => natsAnswers(nc, DEPENDENCY_CHECK_MS);
     warnDurability(logger, natsDurability(nc, config.TELECARE_STREAM_REPLICAS));
@@ -223,7 +232,7 @@ function dependencies<C extends ServiceConfig>(
       return nats;
     },
     redis: async (target: RedisTarget) => {
-      const redis = await createRedis({ ...target, logger, name });
+      const redis = await createRedis({ ...target, logger, name, tls: config.TELECARE_TLS_CA });
       lifecycle.add('redis', async () => {
         await redis.quit().catch(() => redis.disconnect());
       });
@@ -235,7 +244,13 @@ function dependencies<C extends ServiceConfig>(
       return redis;
     },
     postgres: (url: string, max: number | undefined) => {
-      const pool = createPool({ url, logger, name, ...(max === undefined ? {} : { max }) });
+      const pool = createPool({
+        url,
+        logger,
+        name,
+        tls: config.TELECARE_TLS_CA,
+        ...(max === undefined ? {} : { max }),
+      });
       lifecycle.add('postgres', () => pool.end());
       // Said once the database answers; a database that is down says so through readiness.
       void postgresDurability(pool)

@@ -589,6 +589,7 @@ export function chromiumLaunchOptions(extraArgs: readonly string[] = []): {
 }
 
 export { type Ceilings, measureCeilings, ofCeiling } from './ceilings.ts';
+export { makeTestCertificates, type TestCertificates } from './certificates.ts';
 export { pendantEvent } from './device-event.ts';
 export {
   type DroppedPublish,
@@ -598,5 +599,5 @@ export {
   pullRequestOf,
 } from './fault-proxy.ts';
 export { OwnNatsCluster, stepDownUntil } from './nats-cluster.ts';
-export { OwnServer, type ServerName } from './own-server.ts';
+export { OwnServer, type ServerName, type ServerTlsFiles } from './own-server.ts';
 export { PortTakenError, type ServiceName, type ServiceProcess, spawnService } from './service-process.ts';

@@ -16,42 +16,70 @@ const URL_VARIABLE: Record<ServerName, string> = {
   postgres: 'DATABASE_URL',
 };
 
-const urlOf = (name: ServerName, port: number): string =>
-  ({
-    mosquitto: `mqtt://127.0.0.1:${port}`,
-    nats: `nats://127.0.0.1:${port}`,
-    redis: `redis://127.0.0.1:${port}`,
-    postgres: `postgresql://postgres@127.0.0.1:${port}/test`,
-  })[name];
+/** A server's certificate, its key and the CA that signed it (PEM files; `makeTestCertificates`). */
+export interface ServerTlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+const urlOf = (name: ServerName, port: number, tls: ServerTlsFiles | undefined): string =>
+  tls
+    ? {
+        mosquitto: `mqtts://127.0.0.1:${port}`,
+        nats: `tls://127.0.0.1:${port}`,
+        redis: `rediss://127.0.0.1:${port}`,
+        postgres: `postgresql://postgres@127.0.0.1:${port}/test?sslmode=verify-full&sslrootcert=${encodeURIComponent(tls.ca)}`,
+      }[name]
+    : {
+        mosquitto: `mqtt://127.0.0.1:${port}`,
+        nats: `nats://127.0.0.1:${port}`,
+        redis: `redis://127.0.0.1:${port}`,
+        postgres: `postgresql://postgres@127.0.0.1:${port}/test`,
+      }[name];
 
 /**
  * Any of the four servers, of the caller's own, started by infra/servers.sh (configured as the
  * project configures it) on the given port with its data in a temporary folder. `kill()` is a
  * crash (SIGKILL; an immediate shutdown for PostgreSQL, which must not leave its children behind);
- * `start()` brings the server back on the same port and data, as a restart would.
+ * `start()` brings the server back on the same port and data, as a restart would. With `tls`, it
+ * takes TLS connections only, with that certificate (its `url` a TLS one: `rediss:`, `tls:`,
+ * `mqtts:`, `sslmode=verify-full` with the CA as `sslrootcert`).
  */
 export class OwnServer {
   private constructor(
     readonly name: ServerName,
     readonly port: number,
     readonly dataDir: string,
+    readonly tls: ServerTlsFiles | undefined,
   ) {}
 
-  static async start(name: ServerName, port: number): Promise<OwnServer> {
+  static async start(
+    name: ServerName,
+    port: number,
+    options: { tls?: ServerTlsFiles } = {},
+  ): Promise<OwnServer> {
     const dataDir = mkdtempSync(path.join(tmpdir(), `telecare-own-${name}-`));
     // The postgres OS user must reach its cluster below this folder.
     chmodSync(dataDir, 0o755);
-    const server = new OwnServer(name, port, dataDir);
+    const server = new OwnServer(name, port, dataDir, options.tls);
     server.start();
     return server;
   }
 
   get url(): string {
-    return urlOf(this.name, this.port);
+    return urlOf(this.name, this.port, this.tls);
   }
 
   #env(): NodeJS.ProcessEnv {
-    return { ...process.env, [URL_VARIABLE[this.name]]: this.url, TELECARE_DATA_DIR: this.dataDir };
+    const tls = this.tls
+      ? {
+          TELECARE_SERVER_TLS_CERT: this.tls.cert,
+          TELECARE_SERVER_TLS_KEY: this.tls.key,
+          TELECARE_SERVER_TLS_CA: this.tls.ca,
+        }
+      : {};
+    return { ...process.env, [URL_VARIABLE[this.name]]: this.url, TELECARE_DATA_DIR: this.dataDir, ...tls };
   }
 
   start(): void {

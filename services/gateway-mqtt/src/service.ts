@@ -118,6 +118,7 @@ async function wireGatewayMqtt(service: ServiceContext<GatewayMqttConfig>): Prom
     url: config.MQTT_URL,
     clientId,
     logger,
+    tls: config.TELECARE_TLS_CA,
     clean: false,
     properties: {
       // How long the broker keeps the session (subscriptions and queued QoS 1 messages) while the

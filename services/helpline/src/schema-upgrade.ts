@@ -1,5 +1,5 @@
 import { PRESS_TYPES } from '@telecare/contracts';
-import { createPgClient, type Logger, migrate, sleep } from '@telecare/platform';
+import { createPgClient, type Logger, migrate, sleep, type TlsCa } from '@telecare/platform';
 import type pg from 'pg';
 
 /**
@@ -143,15 +143,24 @@ export async function upgradeSchema(options: {
   dir: string;
   logger: Logger;
   batchCases?: number;
+  /** The CA the database's certificate is verified against (TELECARE_TLS_CA). */
+  tls?: TlsCa | undefined;
 }): Promise<void> {
   const log = options.logger.child({ component: 'schema-upgrade' });
-  await migrate({ url: options.url, schema: options.schema, dir: options.dir, logger: options.logger });
+  await migrate({
+    url: options.url,
+    schema: options.schema,
+    dir: options.dir,
+    logger: options.logger,
+    tls: options.tls,
+  });
   // It writes (counts, indexes, constraints): the writable host of DATABASE_URL's, as `migrate` takes.
   const db = createPgClient({
     url: options.url,
     name: 'helpline-upgrade',
     logger: options.logger,
     readWrite: true,
+    tls: options.tls,
   });
   // A connection lost mid-way fails the statement in hand; the event must not end the process.
   db.on('error', (err) => log.warn({ err: err.message }, 'schema upgrade connection lost'));

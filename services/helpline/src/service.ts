@@ -70,7 +70,13 @@ async function wireHelpline(service: ServiceContext<HelplineConfig>): Promise<He
   const n = service.names;
   const schema = n.schema('helpline');
   const app = service.http;
-  await upgradeSchema({ url: config.DATABASE_URL, schema, dir: HELPLINE_MIGRATIONS, logger });
+  await upgradeSchema({
+    url: config.DATABASE_URL,
+    schema,
+    dir: HELPLINE_MIGRATIONS,
+    logger,
+    tls: config.TELECARE_TLS_CA,
+  });
   // Room for every concurrent alert commit plus the API, the feed and the timers.
   const pool = service.postgres({
     url: config.DATABASE_URL,

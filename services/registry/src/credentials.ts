@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DeviceTopics } from '@telecare/contracts';
-import { connectMqtt, type Logger, type MqttClient } from '@telecare/platform';
+import { connectMqtt, type Logger, type MqttClient, type TlsCa } from '@telecare/platform';
 import { DependencyError } from './errors.ts';
 
 /** Where device secrets are installed so the broker admits a device as its serial. */
@@ -139,6 +139,8 @@ export class DynsecAuthority implements CredentialAuthority {
     clientId: string;
     /** Devices `installMany` puts in one message at most (REGISTRY_BROKER_BATCH). */
     batch?: number;
+    /** The CA the broker's certificate is verified against (TELECARE_TLS_CA), for `mqtts:`/`wss:`. */
+    tls?: TlsCa | undefined;
   }) {
     const url = new URL(options.url);
     const username = decodeURIComponent(url.username);
@@ -150,6 +152,7 @@ export class DynsecAuthority implements CredentialAuthority {
       url: url.toString(),
       clientId: options.clientId,
       logger,
+      tls: options.tls,
       username,
       password,
       clean: true,

@@ -88,7 +88,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   const { config, logger, clock, lifecycle, metrics } = service;
   const n = service.names;
   const schema = n.schema('registry');
-  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger, tls: config.TELECARE_TLS_CA });
   const pool = service.postgres({ url: config.DATABASE_URL });
   const { nc, js, jsm } = await service.nats();
   watchConsumers(metrics, jsm, [
@@ -218,6 +218,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
       logger,
       clientId: `${n.namespace}-registry-${process.pid}-${Date.now().toString(36)}`,
       batch: config.REGISTRY_BROKER_BATCH,
+      tls: config.TELECARE_TLS_CA,
     });
     credentials = authority;
     lifecycle.add('mqtt-credentials', () => authority.close());

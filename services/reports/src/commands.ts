@@ -54,8 +54,13 @@ export async function seedCommand(
   const period = lastMonths(new Date(), months);
   const logger = createLogger('reports', config.LOG_LEVEL);
   const schema = names(config.TELECARE_NAMESPACE).schema('reports');
-  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
-  const pool = createPool({ url: config.DATABASE_URL, logger, name: 'reports-seed' });
+  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger, tls: config.TELECARE_TLS_CA });
+  const pool = createPool({
+    url: config.DATABASE_URL,
+    logger,
+    name: 'reports-seed',
+    tls: config.TELECARE_TLS_CA,
+  });
   // Simulated data a crash may lose: no waiting for the disk at each of its thousands of commits.
   pool.on('connect', (client) => void client.query('set synchronous_commit = off').catch(() => undefined));
   try {

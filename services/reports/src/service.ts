@@ -34,9 +34,14 @@ export async function rebuildReports(
   const logger = options.logger ?? createLogger('reports', config.LOG_LEVEL);
   const n = names(config.TELECARE_NAMESPACE);
   const schema = n.schema('reports');
-  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
-  const pool = createPool({ url: config.DATABASE_URL, logger, name: 'reports' });
-  const nc = await connectNats({ url: config.NATS_URL, name: 'reports-rebuild', logger });
+  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger, tls: config.TELECARE_TLS_CA });
+  const pool = createPool({ url: config.DATABASE_URL, logger, name: 'reports', tls: config.TELECARE_TLS_CA });
+  const nc = await connectNats({
+    url: config.NATS_URL,
+    name: 'reports-rebuild',
+    logger,
+    tls: config.TELECARE_TLS_CA,
+  });
   try {
     await deleteConsumers(await jetstreamManager(nc), n, config.REPORTS_CONSUMER);
     const store = new ReportsStore(pool, schema);
@@ -80,19 +85,26 @@ async function wireReports(service: ServiceContext<ReportsConfig>): Promise<Repo
   const { config, logger, clock, lifecycle, metrics } = service;
   const n = service.names;
   const schema = n.schema('reports');
-  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger });
+  await migrate({ url: config.DATABASE_URL, schema, dir: MIGRATIONS, logger, tls: config.TELECARE_TLS_CA });
   // Writes (the streams' ingest, imports, tokens) and readiness on one pool; reports' reads on a
   // pool of their own, so that a burst of five-year summaries never holds a write back.
   const pool = service.postgres({ url: config.DATABASE_URL, max: 5 });
   const readPool = createPool({
     url: config.DATABASE_URL,
     logger,
+    tls: config.TELECARE_TLS_CA,
     name: 'reports-reads',
     max: READ_CONNECTIONS,
   });
   lifecycle.add('postgres reads', () => readPool.end());
   // One session per instance holds this instance's share of each token's read slots.
-  const slotsPool = createPool({ url: config.DATABASE_URL, logger, name: 'reports-read-slots', max: 1 });
+  const slotsPool = createPool({
+    url: config.DATABASE_URL,
+    logger,
+    name: 'reports-read-slots',
+    max: 1,
+    tls: config.TELECARE_TLS_CA,
+  });
   const readSlots = new ReadSlots(slotsPool, schema, config.REPORTS_READS_PER_TOKEN, logger);
   lifecycle.add('postgres read slots', async () => {
     await readSlots.close();

@@ -312,7 +312,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       ? await readRules(config.TRIAGE_RULES_FILE, 'TRIAGE_RULES_FILE')
       : DEFAULT_RULE_SET;
     const logger = createLogger('replay', config.LOG_LEVEL === 'info' ? 'warn' : config.LOG_LEVEL);
-    const nc = await connectNats({ url: config.NATS_URL, name: 'triage-replay', logger });
+    const nc = await connectNats({
+      url: config.NATS_URL,
+      name: 'triage-replay',
+      logger,
+      tls: config.TELECARE_TLS_CA,
+    });
     try {
       const n = names(config.TELECARE_NAMESPACE);
       const current = given
