@@ -9,6 +9,8 @@ import {
   lastValues,
   type NatsConnection,
 } from '@telecare/platform';
+import { isRevisionConflict } from './device-map.ts';
+import { LeftoverRetry } from './leftovers.ts';
 import type { RegistryStore } from './store.ts';
 
 /**
@@ -17,6 +19,8 @@ import type { RegistryStore } from './store.ts';
  * with backoff.
  */
 export type AwayOutcome = 'written' | 'deleted' | 'failed' | 'full';
+
+const CAS_ATTEMPTS = 5;
 
 /**
  * Keeps the `resident-away` KV bucket (key = resident id, value = JSON `ResidentAwayEntry`) in
@@ -38,6 +42,8 @@ export class AwayPublisher {
   readonly #retry: { initialMs: number; maxMs: number };
   /** Residents whose last write failed, tried again after a backoff. */
   readonly #pending = new Map<string, NodeJS.Timeout>();
+  /** Keys of residents with no period that the full bucket would not delete at the start-up sync. */
+  readonly #leftovers: LeftoverRetry;
   #closed = false;
   #kv: KV | undefined;
 
@@ -65,6 +71,23 @@ export class AwayPublisher {
     };
     this.#clock = options.clock;
     this.#retry = options.retry ?? { initialMs: 500, maxMs: 30_000 };
+    this.#leftovers = new LeftoverRetry({
+      retry: this.#retry,
+      drop: async (residentId) => this.#dropLeftover(this.#kv ?? (await this.open()), residentId),
+      refused: (err) => {
+        if (err instanceof BucketFullError) this.#puts.inc({ outcome: 'full' });
+        else {
+          // The bucket may have been removed under us; open it again (creating it) next time.
+          this.#kv = undefined;
+          this.#puts.inc({ outcome: 'failed' });
+        }
+      },
+      done: (deleted) =>
+        this.#log.info(
+          { deleted },
+          'away periods: the leftovers the full bucket kept are gone (deleted, or the resident is away again)',
+        ),
+    });
   }
 
   async open(): Promise<KV> {
@@ -89,32 +112,65 @@ export class AwayPublisher {
     return outcome;
   }
 
-  /** Start-up: every resident with a period gets their entry; keys of the others go. */
+  /**
+   * Start-up: every resident with a period gets their entry; keys of the others go, each at the
+   * revision read and only while the resident still has no period (`#dropLeftover`): one who
+   * declared a period after the residents away were read is never deleted. A write or a delete the
+   * full bucket refuses does not stop the start-up (it would stop in a loop while the bucket stays
+   * full): the entry is left to the retries with backoff, and so is the leftover (`LeftoverRetry`).
+   */
   async syncAll(): Promise<void> {
     const kv = this.#kv ?? (await this.open());
     const wanted = new Set(await this.#store.residentsAway(this.#clock()));
     const held = await lastValues(this.#nc, this.#names.kv.residentAway);
     let full = 0;
     for (const residentId of wanted) if ((await this.publish(residentId)) === 'full') full++;
-    let kept = 0;
+    const kept: string[] = [];
     for (const key of held.keys()) {
       if (wanted.has(key)) continue;
       try {
-        await kv.delete(key);
+        await this.#dropLeftover(kv, key);
       } catch (err) {
-        // With its history, a full bucket refuses even a delete: the next sync tries again (the
-        // start-up goes on rather than stop in a loop while the bucket stays full).
+        // With its history, a full bucket refuses even a delete.
         if (!(err instanceof BucketFullError)) throw err;
         this.#puts.inc({ outcome: 'full' });
-        kept++;
+        kept.push(key);
       }
     }
-    if (full > 0 || kept > 0)
+    this.#leftovers.add(kept);
+    if (full > 0 || kept.length > 0)
       this.#log.error(
-        { residents: wanted.size, full, leftoversKept: kept },
-        'away periods not in step: the bucket is full, triage goes on with those residents as it had them; entries will be retried, leftovers deleted at the next sync',
+        { residents: wanted.size, full, leftoversKept: kept.length },
+        'away periods not in step: the bucket is full, triage goes on with those residents as it had them (a leftover still holds their inactivity checks); entries will be written and leftovers deleted with backoff once it has room',
       );
     else this.#log.info({ residents: wanted.size }, 'away periods in step');
+  }
+
+  /**
+   * Deletes the key of a resident with no period, at the revision read. A resident the rows read
+   * after it give a period again (declared since the sync read who is away) is brought in step
+   * instead, never deleted. Whether the key was deleted.
+   */
+  async #dropLeftover(kv: KV, residentId: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await kv.get(residentId);
+      if (current?.operation !== 'PUT') return false;
+      const entry = await this.#store.awayEntry(residentId, this.#clock());
+      try {
+        if (entry.periods.length > 0) {
+          const value = JSON.stringify(entry);
+          if (current.string() === value) return false;
+          await kv.put(residentId, value, { previousSeq: current.revision });
+          this.#puts.inc({ outcome: 'written' });
+          return false;
+        }
+        await kv.delete(residentId, { previousSeq: current.revision });
+        this.#puts.inc({ outcome: 'deleted' });
+        return true;
+      } catch (err) {
+        if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
+      }
+    }
   }
 
   /** Stops trying again; the next start-up sync repairs what is left. */
@@ -122,6 +178,7 @@ export class AwayPublisher {
     this.#closed = true;
     for (const timer of this.#pending.values()) clearTimeout(timer);
     this.#pending.clear();
+    this.#leftovers.close();
   }
 
   async #publishOnce(residentId: string): Promise<AwayOutcome> {

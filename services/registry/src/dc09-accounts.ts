@@ -16,6 +16,7 @@ import {
 } from '@telecare/platform';
 import { isRevisionConflict, safeJson } from './device-map.ts';
 import { pairingsOf } from './device-map-entry.ts';
+import { LeftoverRetry } from './leftovers.ts';
 import type { DeviceRow, ResidentRow } from './records.ts';
 import type { RegistryStore } from './store.ts';
 
@@ -83,8 +84,8 @@ const FULL_MESSAGE =
 
 /**
  * Keeps the DC-09 accounts bucket (key = account) in step with PostgreSQL, like the device map:
- * a put after every committed change, a full resync at start-up. Failures are logged and counted;
- * the next change or start-up repairs them.
+ * a put after every committed change, a full resync at start-up. Failures, and writes or deletes
+ * the full bucket refuses, are logged, counted and tried again with backoff.
  */
 export class Dc09AccountPublisher {
   readonly #nc: NatsConnection;
@@ -101,6 +102,8 @@ export class Dc09AccountPublisher {
     string,
     { previousAccount: string | null | undefined; timer: NodeJS.Timeout }
   >();
+  /** Accounts the start-up sync found no device for and the full bucket would not delete. */
+  readonly #leftovers: LeftoverRetry;
   #closed = false;
   #kv: KV | undefined;
 
@@ -130,6 +133,23 @@ export class Dc09AccountPublisher {
     this.#store = options.store;
     this.#log = options.logger.child({ component: 'dc09-accounts' });
     this.#puts = options.puts;
+    this.#leftovers = new LeftoverRetry({
+      retry: this.#retry,
+      drop: async (account) => this.#dropLeftover(this.#kv ?? (await this.open()), account),
+      refused: (err) => {
+        if (isFull(err)) this.#puts.inc({ outcome: 'full' });
+        else {
+          // The bucket may have been removed under us; open it again (creating it) next time.
+          this.#kv = undefined;
+          this.#puts.inc({ outcome: 'failed' });
+        }
+      },
+      done: (deleted) =>
+        this.#log.info(
+          { deleted },
+          'dc09 accounts: the leftovers the full bucket kept are gone (deleted, or a device holds the account now)',
+        ),
+    });
   }
 
   async open(): Promise<KV> {
@@ -177,6 +197,7 @@ export class Dc09AccountPublisher {
     this.#closed = true;
     for (const { timer } of this.#pending.values()) clearTimeout(timer);
     this.#pending.clear();
+    this.#leftovers.close();
   }
 
   #scheduleRetry(serial: string, previousAccount: string | null | undefined, attempt: number): void {
@@ -360,8 +381,9 @@ export class Dc09AccountPublisher {
    * sync ran is never overwritten by its older snapshot, nor deleted as a leftover.
    *
    * A write the full bucket refuses does not stop the sync (nor the start-up, which would stop in
-   * a loop while the bucket stays full): the device is left to the retries with backoff; a leftover
-   * the full bucket will not delete, to the next sync.
+   * a loop while the bucket stays full): the device is left to the retries with backoff, and so is
+   * a leftover the full bucket will not delete (`LeftoverRetry`, each decided again by
+   * `#dropLeftover` when it is tried).
    */
   async syncAll(): Promise<{ written: number; deleted: number; full: number }> {
     const kv = await this.open();
@@ -369,7 +391,7 @@ export class Dc09AccountPublisher {
     let written = 0;
     let deleted = 0;
     const full: string[] = [];
-    let kept = 0;
+    const kept: string[] = [];
     const refused = (err: unknown): void => {
       if (!isFull(err)) throw err;
       this.#puts.inc({ outcome: 'full' });
@@ -394,35 +416,35 @@ export class Dc09AccountPublisher {
         if (await this.#dropLeftover(kv, account)) deleted++;
       } catch (err) {
         refused(err);
-        kept++;
+        kept.push(account);
       }
     }
     for (const serial of full) if (!this.#pending.has(serial)) this.#scheduleRetry(serial, undefined, 0);
-    if (full.length > 0 || kept > 0)
+    this.#leftovers.add(kept);
+    if (full.length > 0 || kept.length > 0)
       this.#log.error(
-        { written, deleted, full: full.length, leftoversKept: kept },
-        'dc09 accounts not in step with postgres: the bucket is full, the DC-09 gateway goes on with those accounts as they were; entries will be retried, leftovers deleted at the next sync',
+        { written, deleted, full: full.length, leftoversKept: kept.length },
+        'dc09 accounts not in step with postgres: the bucket is full, the DC-09 gateway goes on with those accounts as they were (a leftover account still accepted); entries will be written and leftovers deleted with backoff once it has room',
       );
     else this.#log.info({ written, deleted }, 'dc09 accounts in step with postgres');
     return { written, deleted, full: full.length };
   }
 
   /**
-   * Deletes an account's entry that no device holds, at the revision read. An entry naming a device
-   * whose rows hold the account now (registered after the sync read its rows) is that device's:
-   * it is brought in step instead (`#putCurrent`), never deleted.
+   * Deletes an account's entry that no device holds, at the revision read. An account a device
+   * holds now (registered after the sync read its rows, or while the full bucket kept the entry a
+   * device before it left) is that device's: its entry is brought in step instead (`#putCurrent`),
+   * never deleted.
    */
   async #dropLeftover(kv: KV, account: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       const current = await kv.get(account);
       if (current?.operation !== 'PUT') return false;
-      const serial = (safeJson(current.string()) as { serial?: unknown } | null | undefined)?.serial;
-      if (typeof serial === 'string') {
-        const rows = await this.#store.mapRowsFor(serial);
-        if (rows && this.#entryFor(rows.device, rows.resident)?.account === account) {
-          await this.#putCurrent(kv, serial);
-          return false;
-        }
+      const holder = (await this.#store.existingKeys([], [account])).accounts.get(account);
+      const rows = holder === undefined ? undefined : await this.#store.mapRowsFor(holder);
+      if (holder !== undefined && rows && this.#entryFor(rows.device, rows.resident)?.account === account) {
+        await this.#putCurrent(kv, holder);
+        return false;
       }
       try {
         await kv.delete(account, { previousSeq: current.revision });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Dc09AccountEntry, names, ResidentAwayEntry } from '@telecare/contracts';
-import { connectNats, createLogger, type NatsConnection } from '@telecare/platform';
+import { connectNats, createLogger, type KV, type NatsConnection } from '@telecare/platform';
 import {
   cleanupNamespace,
   openBucket,
@@ -20,6 +20,8 @@ import { apiCaller, dc09Panel, heldIn } from './support.ts';
  * a change makes: the change is saved and answered with a 507 of its own saying what the DC-09
  * gateway or triage goes on with meanwhile, the refusal is counted, a start-up with the bucket full
  * goes on, and the entry is written once the bucket has room, with no change or restart to make it.
+ * A key the start-up sync finds no record for (left while the registry was down) and the full bucket
+ * will not delete is deleted the same way once there is room, unless it is someone's again by then.
  */
 const ns = uniqueNamespace('registry-copiesfull');
 const n = names(ns);
@@ -49,20 +51,30 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 });
 
-/** Fills the bucket to its last byte (large fillers, then ever smaller). */
+/**
+ * Fills the bucket to its last byte, each filler sized from the bytes the stream holds. Sized by
+ * trial instead (a put until one is refused), a put the server takes for its value can overshoot
+ * the bound by the message's own overhead, and nats-server 2.9 then drops the oldest messages to
+ * make up: keys held before the fill would be gone.
+ */
 async function fill(bucket: string): Promise<void> {
   const kv = await openBucket(nc, bucket);
-  for (let size = 1_000, count = 0; size >= 0; size = size === 0 ? -1 : Math.floor(size / 10)) {
-    for (;;) {
-      try {
-        await kv.put(`FILLER.${count}`, 'f'.repeat(size));
-        count++;
-      } catch (err) {
-        if (/maximum bytes/.test(String(err))) break;
-        throw err;
-      }
-      if (count > 10_000) throw new Error(`${bucket} took 10,000 writes and is still not full`);
-    }
+  const jsm = await jetstreamManager(nc);
+  const stream = `KV_${bucket}`;
+  const { config } = await jsm.streams.info(stream);
+  const held = async () => (await jsm.streams.info(stream)).state.bytes;
+  // Keys of one length, so that every filler's overhead is the first one's.
+  const key = (count: number) => `FILLER.${String(count).padStart(6, '0')}`;
+  const before = await held();
+  await kv.put(key(0), '');
+  const overhead = (await held()) - before;
+  for (let count = 1; ; count++) {
+    const room = config.max_bytes - (await held());
+    if (room < overhead) break;
+    // The last filler takes the room to the byte; one before it leaves room for a whole one.
+    const size = room - overhead <= 8_000 ? room - overhead : Math.min(8_000, room - 2 * overhead);
+    await kv.put(key(count), 'f'.repeat(size));
+    if (count > 10_000) throw new Error(`${bucket} took 10,000 writes and is still not full`);
   }
 }
 
@@ -77,6 +89,12 @@ async function metric(name: string, label: string): Promise<number> {
   const text = await (await fetch(`${registry.url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label));
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+/** Whether the bucket's history of `key` holds a delete (or purge). */
+async function everDeleted(kv: KV, key: string): Promise<boolean> {
+  for await (const entry of await kv.history({ key })) if (entry.operation !== 'PUT') return true;
+  return false;
 }
 
 const resident = async (name: string): Promise<string> => {
@@ -144,5 +162,84 @@ describe('full DC-09 accounts and away-periods buckets', { timeout: 120_000 }, (
     await makeRoom(n.kv.residentAway);
     const entry = await waitFor(() => heldIn(away, residentId, ResidentAwayEntry), { timeoutMs: 60_000 });
     expect(entry.periods).toHaveLength(1);
+  });
+
+  it('a DC-09 account left in the full bucket while the registry was down is deleted once there is room, with no restart, unless a panel has taken it meanwhile', async () => {
+    const residentId = await resident('Lee Leftover');
+    await registry.close();
+    // Left by panels decommissioned while the registry was down: no device holds these accounts.
+    const accounts = await openBucket(nc, n.kv.dc09Accounts);
+    for (const [account, serial] of [
+      ['AC1001', 'HUB-GONE1'],
+      ['AC1002', 'HUB-GONE2'],
+    ] as const)
+      await accounts.put(account, JSON.stringify({ account, serial }));
+    await fill(n.kv.dc09Accounts);
+    registry = await startRegistry(config, { logger });
+    expect((await accounts.get('AC1001'))?.operation).toBe('PUT');
+    const deleted = await metric('registry_dc09_account_puts_total', 'outcome="deleted"');
+
+    // A new panel takes one of the accounts while the bucket is still full.
+    const created = await call('POST', '/api/devices', dc09Panel('HUB-DC09TAKER', residentId, 'AC1002'));
+    expect(created.status, JSON.stringify(created.body)).toBe(507);
+
+    await makeRoom(n.kv.dc09Accounts);
+    await waitFor(async () => (await accounts.get('AC1001'))?.operation !== 'PUT' || undefined, {
+      timeoutMs: 60_000,
+      what: 'the leftover account deleted',
+    });
+    const taken = await waitFor(() => heldIn(accounts, 'AC1002', Dc09AccountEntry), { timeoutMs: 60_000 });
+    expect(taken).toMatchObject({ serial: 'HUB-DC09TAKER', residentId });
+    // Replaced by the panel's entry, never deleted under it (its frames would be refused meanwhile).
+    expect(await everDeleted(accounts, 'AC1002')).toBe(false);
+    expect(await metric('registry_dc09_account_puts_total', 'outcome="deleted"')).toBeGreaterThan(deleted);
+  });
+
+  it('an away key left in the full bucket for a resident with no period any more is deleted once there is room, with no restart, unless they are away again by then', async () => {
+    const home = await resident('Hal Home');
+    const again = await resident('Ava Again');
+    await registry.close();
+    // Periods cancelled while the registry was down: neither resident has one now.
+    const away = await openBucket(nc, n.kv.residentAway);
+    const stale = (residentId: string) =>
+      JSON.stringify({
+        residentId,
+        periods: [
+          {
+            id: `awy_${residentId}`,
+            from: new Date(Date.now() - 3_600_000).toISOString(),
+            reason: 'hospital',
+          },
+        ],
+        updatedAt: new Date().toISOString(),
+      });
+    await away.put(home, stale(home));
+    await away.put(again, stale(again));
+    await fill(n.kv.residentAway);
+    registry = await startRegistry(config, { logger });
+    expect(await heldIn(away, home, ResidentAwayEntry)).toBeDefined();
+    const deleted = await metric('registry_away_puts_total', 'outcome="deleted"');
+
+    // One of them is away again while the bucket is still full.
+    const from = new Date(Date.now() - 60_000).toISOString();
+    const declared = await call('POST', `/api/residents/${again}/away`, { from, reason: 'respite' });
+    expect(declared.status, JSON.stringify(declared.body)).toBe(507);
+
+    await makeRoom(n.kv.residentAway);
+    await waitFor(async () => (await away.get(home))?.operation !== 'PUT' || undefined, {
+      timeoutMs: 60_000,
+      what: 'the leftover away key deleted',
+    });
+    const entry = await waitFor(
+      async () => {
+        const held = await heldIn(away, again, ResidentAwayEntry);
+        return held?.periods[0]?.reason === 'respite' ? held : undefined;
+      },
+      { timeoutMs: 60_000, what: "the resident's new period" },
+    );
+    expect(entry.periods).toHaveLength(1);
+    // Never deleted on the way: triage would have let their checks go for that moment.
+    expect(await everDeleted(away, again)).toBe(false);
+    expect(await metric('registry_away_puts_total', 'outcome="deleted"')).toBeGreaterThan(deleted);
   });
 });
