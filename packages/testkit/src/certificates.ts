@@ -10,7 +10,10 @@ export interface TestCertificates {
   readonly ca: string;
   /** A CA of its own, which signed no server here: a client trusting it alone refuses every server. */
   readonly otherCa: string;
-  /** The server's certificate, naming only the `names` it was made for. */
+  /**
+   * The server's certificate, naming only the `names` it was made for; good for client
+   * authentication too, as a NATS node presents it on the routes it opens.
+   */
   readonly cert: string;
   readonly key: string;
   remove(): void;
@@ -66,7 +69,7 @@ export function makeTestCertificates(names: readonly string[] = ['IP:127.0.0.1']
       `subjectAltName=${names.join(',')}`,
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth',
+      'extendedKeyUsage=serverAuth,clientAuth',
       '',
     ].join('\n'),
   );
