@@ -2,7 +2,8 @@
  * infra/compose.yaml, read without a Docker engine: every service of services/ is in it and runs
  * its main.ts, each one's environment passes that service's own config loader (the CA it mounts
  * from ./certs made by infra/certs.sh), every URL names a compose service and reaches it over TLS,
- * on a port and with a login the server's own configuration (as compose mounts it) has.
+ * on a port and with a login the server's own configuration (as compose mounts it) has; the NATS
+ * nodes' routes reach every node over mutual TLS (./certs) with the route login.
  * `${VAR}` is read as compose reads it, each variable given a placeholder of its own (64 hex
  * digits: a token, a password, a 32-byte key).
  */
@@ -197,6 +198,23 @@ function natsConfOf(service: ComposeService): string {
   return readFileSync(file, 'utf8');
 }
 
+/** The inside of a NATS configuration's `name { … }` block (the first, nested blocks kept whole). */
+function blockOf(conf: string, name: string): string | undefined {
+  const text = conf.replace(/#.*$/gm, '');
+  const open = new RegExp(`^\\s*${name}\\s*[:=]?\\s*\\{`, 'm').exec(text);
+  if (!open) return undefined;
+  let depth = 1;
+  for (let at = open.index + open[0].length; at < text.length; at++) {
+    if (text[at] === '{') depth++;
+    else if (text[at] === '}' && --depth === 0) return text.slice(open.index + open[0].length, at);
+  }
+  return undefined;
+}
+
+/** A `key: value` of a NATS configuration block's own lines, quotes taken off. */
+const setting = (block: string, key: string): string | undefined =>
+  new RegExp(`^\\s*${key}\\s*[:=]\\s*"?([^\\s"]+)"?\\s*$`, 'm').exec(block.replace(/#.*$/gm, ''))?.[1];
+
 /** `--name value` or `-c name=value` in a server's command line. */
 function flag(service: ComposeService, name: string): string | undefined {
   const args = words(service.command);
@@ -387,16 +405,87 @@ describe('infra/compose.yaml', () => {
     expect(problems).toEqual([]);
   });
 
-  it('keeps the NATS cluster routes on the nodes compose runs', () => {
+  it('keeps the NATS cluster routes on the nodes compose runs, over mutual TLS, with the route login', () => {
     const nodes = Object.entries(compose).filter(([, service]) => service.image?.startsWith('nats'));
     expect(nodes.length).toBe(3);
+    const ca = new X509Certificate(readFileSync(path.join(certs, 'ca.crt')));
+    const problems: string[] = [];
     for (const [name, service] of nodes) {
       const conf = natsConfOf(service);
       expect(conf).toMatch(new RegExp(`^server_name:\\s*${name}$`, 'm'));
-      const port = /cluster\s*\{[^}]*listen:\s*\S+:(\d+)/.exec(conf)?.[1];
-      const routes = [...conf.matchAll(/nats-route:\/\/([^:\s]+):(\d+)/g)];
-      expect(routes.map((route) => route[1]).sort()).toEqual(nodes.map(([node]) => node).sort());
-      for (const route of routes) expect(route[2]).toBe(port);
+      const cluster = blockOf(conf, 'cluster') ?? '';
+      const port = setting(cluster, 'listen')?.split(':').at(-1);
+      // Gossiped routes reach a node by the name it advertises: its certificate names that.
+      if (setting(cluster, 'advertise') !== `${name}:${port}`)
+        problems.push(`${name}: does not advertise its routes as ${name}:${port}`);
+
+      const tls = blockOf(cluster, 'tls');
+      const [certFile, keyFile, caFile] = ['cert_file', 'key_file', 'ca_file'].map((key) => {
+        const target = tls && setting(tls, key);
+        return target ? fileIn(service, target) : undefined;
+      });
+      if (!tls) problems.push(`${name}: routes without TLS (cluster tls)`);
+      else if (setting(tls, 'verify') !== 'true')
+        problems.push(`${name}: routes' TLS takes a route without a certificate (verify: true)`);
+      if (tls && (!certFile?.startsWith(`${certs}/`) || !keyFile?.startsWith(`${certs}/`)))
+        problems.push(`${name}: routes' certificate and key are not mounted from ./certs`);
+      if (tls && caFile !== path.join(certs, 'ca.crt'))
+        problems.push(`${name}: routes' ca_file is not ./certs/ca.crt`);
+      const certificate =
+        certFile && existsSync(certFile) ? new X509Certificate(readFileSync(certFile)) : undefined;
+      if (certificate && !certificate.verify(ca.publicKey))
+        problems.push(`${name}: its routes' certificate is not signed by ca.crt`);
+      // A node is the TLS server of the routes others open to it, and the client of those it opens.
+      for (const [usage, oid] of [
+        ['serverAuth', '1.3.6.1.5.5.7.3.1'],
+        ['clientAuth', '1.3.6.1.5.5.7.3.2'],
+      ])
+        if (certificate && !certificate.keyUsage?.includes(oid as string))
+          problems.push(`${name}: its routes' certificate lacks the ${usage} usage`);
+
+      const authorization = blockOf(cluster, 'authorization') ?? '';
+      const user = setting(authorization, 'user');
+      const secret = /^\$(\w+)$/.exec(setting(authorization, 'password') ?? '')?.[1];
+      if (!user || !secret)
+        problems.push(`${name}: routes without a login (cluster authorization user, password: $VAR)`);
+      else if (!environmentOf(service)[secret])
+        problems.push(`${name}: $${secret} is not in its environment`);
+
+      // A route URL carries the login: the configuration reads it from the environment whole.
+      const env = environmentOf(service);
+      const routes = (/routes:\s*\[([^\]]*)\]/.exec(cluster)?.[1] ?? '')
+        .split(/[\s,]+/)
+        .filter((entry) => entry !== '')
+        .map((entry) => (entry.startsWith('$') ? (env[entry.slice(1)] ?? '') : entry.replace(/"/g, '')))
+        .map((entry) => URL.parse(entry));
+      const hosts = routes.map((route) => route?.hostname ?? '(not a URL)');
+      if (
+        hosts.sort().join() !==
+        nodes
+          .map(([node]) => node)
+          .sort()
+          .join()
+      )
+        problems.push(`${name}: routes to ${hosts.join(', ')}, not to every node`);
+      for (const route of routes) {
+        if (!route) continue;
+        const target = compose[route.hostname];
+        const targetCluster = target ? (blockOf(natsConfOf(target), 'cluster') ?? '') : '';
+        const targetSecret = /^\$(\w+)$/.exec(
+          setting(blockOf(targetCluster, 'authorization') ?? '', 'password') ?? '',
+        )?.[1];
+        const where = `${name} route to ${route.hostname}`;
+        if (route.protocol !== 'nats-route:') problems.push(`${where}: not nats-route://`);
+        if (route.port !== port) problems.push(`${where}: not port ${port}`);
+        if (certificate && certificate.checkHost(route.hostname) === undefined)
+          problems.push(`${where}: its certificate does not name ${route.hostname}`);
+        if (!user || !target || !targetSecret) continue;
+        if (decodeURIComponent(route.username) !== user)
+          problems.push(`${where}: not the route user ${user}`);
+        else if (decodeURIComponent(route.password) !== environmentOf(target)[targetSecret])
+          problems.push(`${where}: not the password the node gets as $${targetSecret}`);
+      }
     }
+    expect(problems).toEqual([]);
   });
 });
