@@ -30,23 +30,25 @@ if [ ! -f "$dir/ca.key" ]; then
   chmod 600 "$dir/ca.key"
 fi
 
-# server, the user its image runs it as, the names the services reach it by (compose.yaml).
+# server, the user its image runs it as, the names the services reach it by (compose.yaml), its
+# usages: a NATS node is also the TLS client of the routes it opens to the others, which take a
+# route only from a certificate with clientAuth (nats/nats-*.conf, cluster tls).
 servers=(
-  "nats 0 DNS:telecare-nats-1,DNS:telecare-nats-2,DNS:telecare-nats-3"
-  "mosquitto 1883 DNS:mosquitto"
-  "redis 999 DNS:redis"
-  "postgres 999 DNS:postgres"
+  "nats 0 DNS:telecare-nats-1,DNS:telecare-nats-2,DNS:telecare-nats-3 serverAuth,clientAuth"
+  "mosquitto 1883 DNS:mosquitto serverAuth"
+  "redis 999 DNS:redis serverAuth"
+  "postgres 999 DNS:postgres serverAuth"
 )
 
 unowned=()
 for entry in "${servers[@]}"; do
-  read -r name uid names <<<"$entry"
+  read -r name uid names usages <<<"$entry"
   if [ "$name" = mosquitto ] && [ -n "${MQTT_PUBLIC_NAMES:-}" ]; then
     names="$names,$(echo "$MQTT_PUBLIC_NAMES" | sed 's/[^,]\+/DNS:&/g')"
   fi
   ext=$(mktemp)
   printf '%s\n' "subjectAltName=$names" basicConstraints=CA:FALSE \
-    keyUsage=critical,digitalSignature,keyEncipherment extendedKeyUsage=serverAuth >"$ext"
+    keyUsage=critical,digitalSignature,keyEncipherment "extendedKeyUsage=$usages" >"$ext"
   openssl req -new "${ec[@]}" -keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "/CN=$name" 2>/dev/null
   openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
     -out "$dir/$name.crt" -days "$days" -extfile "$ext" 2>/dev/null
