@@ -598,6 +598,7 @@ export {
   pullHeartbeatMs,
   pullRequestOf,
 } from './fault-proxy.ts';
+export { emptyFillers, fillBucket } from './full-bucket.ts';
 export { OwnNatsCluster, stepDownUntil } from './nats-cluster.ts';
 export { OwnServer, type ServerName, type ServerTlsFiles } from './own-server.ts';
 export { PortTakenError, type ServiceName, type ServiceProcess, spawnService } from './service-process.ts';
