@@ -23,7 +23,7 @@ import { isDataException, PoisonMessageError, TelecareError } from './errors.ts'
 import { Counter, Gauge, Histogram } from './http.ts';
 import { LanePool } from './keyed.ts';
 import { type Logger, warnFailure } from './logger.ts';
-import { isConsumerNotFound, isJetStreamUnavailable, publishDeadLetter } from './nats.ts';
+import { isConsumerNotFound, isJetStreamUnavailable, isStreamNotFound, publishDeadLetter } from './nats.ts';
 import { connectionOf, type Delivery, PullInbox, PullRefusedError } from './pull.ts';
 import { ReadMark } from './read-mark.ts';
 import { ACK_WAIT_S, type BackoffPolicy, backoffDelay, Pause, REDELIVERY, sleep } from './work.ts';
@@ -746,6 +746,23 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         }
         missedInARow = 0;
         found = false;
+        // JetStream back after a 503 may still be loading the account's streams and consumers (an
+        // account's JetStream enabled again): its first answers can say "not found" for a moment.
+        // Asked again at the same short waits, a few times, before the consumer counts as lost (and
+        // is made again): the pause after other failures held the first alarm after it a second.
+        const restoring =
+          unavailableInARow > 0 &&
+          unavailableInARow < RESTORING_TRIES &&
+          (isConsumerNotFound(err) || isStreamNotFound(err));
+        if (options.unavailableRetry && restoring) {
+          unavailableInARow++;
+          log.debug(
+            { err: (err as Error).message },
+            'not found just after JetStream came back; asking again',
+          );
+          await pause.wait(backoffDelay(options.unavailableRetry, unavailableInARow));
+          continue;
+        }
         if (options.unavailableRetry && isUnavailable(err)) {
           // Nothing is wrong with the pull: JetStream is not serving for the moment. Asked again
           // soon, and less often the longer it lasts (the consumer is looked up first: that is
@@ -841,6 +858,13 @@ export async function ensureDurableConsumer(
 
 /** The shortest idle heartbeat a pull asks for. */
 const MIN_HEARTBEAT_MS = 100;
+
+/**
+ * How many answers in a row, counting the 503s before them, may say a consumer or stream is not
+ * found just after JetStream came back before it counts as lost: at an alarm lane's waits (10 ms
+ * doubling to 250 ms) about a second and a half.
+ */
+const RESTORING_TRIES = 10;
 
 /** JetStream not serving for the moment: a pull refused 503, or a request answered so. */
 const isUnavailable = (err: unknown): boolean =>

@@ -1,3 +1,4 @@
+import { AckPolicy } from '@nats-io/jetstream';
 import { names } from '@telecare/contracts';
 import { OwnNatsServer, waitFor } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,6 +6,7 @@ import { z } from 'zod';
 import {
   ALARM_LANE,
   type ConsumerLoop,
+  type ConsumerLoopOptions,
   connectNats,
   createLogger,
   ensureDurableConsumer,
@@ -26,7 +28,7 @@ import {
  * not held the second a bulk lane waits.
  */
 const n = names('unavailable');
-const logger = createLogger('consumer-unavailable-test', 'silent');
+const logger = createLogger('consumer-unavailable-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const Note = z.object({ i: z.number() });
 
 let own: OwnNatsServer;
@@ -58,17 +60,21 @@ const answers = async (): Promise<boolean> =>
  * connection is answered with (a pull refused, or a request of the loop's answered "not
  * available"), as the connection hears them. `handled`: when each alarm was handled, by `i`.
  */
-async function alarmLoop(name: string) {
+async function alarmLoop(
+  name: string,
+  on: { server: OwnNatsServer; nc: NatsConnection; jsm: JetStreamManager } = { server: own, nc, jsm },
+  recreate?: ConsumerLoopOptions<unknown>['recreate'],
+) {
   const handled = new Map<number, number>();
   const subject = `${n.namespace}.alerts.${name}.res_1`;
   await ensureDurableConsumer(
-    jsm,
+    on.jsm,
     n.streams.alerts,
     name,
     { ack_wait: 5 * SECOND_NS, max_deliver: -1 },
     { filter_subject: `${n.namespace}.alerts.${name}.*` },
   );
-  const loopNc = await connectNats({ url: own.url, name: `consumer-503-${name}`, logger });
+  const loopNc = await connectNats({ url: on.server.url, name: `consumer-503-${name}`, logger });
   const refusals: number[] = [];
   loopNc.subscribe('_INBOX.>', {
     callback: (_err, msg) => {
@@ -89,8 +95,9 @@ async function alarmLoop(name: string) {
     logger,
     clock: systemClock,
     ...ALARM_LANE,
+    ...(recreate ? { recreate } : {}),
   });
-  await store(subject, 0);
+  await store(subject, 0, on.nc);
   await waitFor(() => handled.has(0), { what: 'the first alarm' });
   return {
     loop,
@@ -105,8 +112,8 @@ async function alarmLoop(name: string) {
 }
 
 /** Stores an alarm as a gateway would: tried again until JetStream has it; resolves when stored. */
-async function store(subject: string, i: number): Promise<number> {
-  const js = jetstream(nc, { timeout: 500 });
+async function store(subject: string, i: number, via = nc): Promise<number> {
+  const js = jetstream(via, { timeout: 500 });
   for (;;) {
     try {
       await js.publish(subject, JSON.stringify({ i }));
@@ -166,4 +173,51 @@ describe('an alarm lane while JetStream answers 503', () => {
       await lane.close();
     }
   }, 60_000);
+  it('asks again, at its short waits, while JetStream back loads the account’s streams: not a second’s pause, nor the consumer made again', async () => {
+    // An account with many streams and consumers: JetStream enabled again loads them one by one,
+    // and answers "stream not found" / "consumer not found" for a few tens of milliseconds. Taken
+    // as a failure, that held the first alarm a second (and a lane that makes its consumer again
+    // would have made it anew while JetStream was loading it).
+    const server = await OwnNatsServer.start('consumer-503-loading', { account: true });
+    const loadingNc = await connectNats({ url: server.url, name: 'consumer-503-loading', logger });
+    const loadingJsm = await jetstreamManager(loadingNc);
+    await ensureStreams(loadingJsm, n, ['alerts', 'deadletter']);
+    for (let k = 0; k < 60; k++) {
+      await loadingJsm.streams.add({ name: `LOAD${k}`, subjects: [`load${k}.>`] });
+      for (let c = 0; c < 4; c++)
+        await loadingJsm.consumers.add(`LOAD${k}`, { durable_name: `d${c}`, ack_policy: AckPolicy.Explicit });
+    }
+    const on = { server, nc: loadingNc, jsm: loadingJsm };
+    const lane = await alarmLoop('loading', on, { ack_wait: 5 * SECOND_NS, max_deliver: -1 });
+    const { handled, subject } = lane;
+    const created = (await loadingJsm.consumers.info(n.streams.alerts, 'loading')).created;
+    const answersHere = () =>
+      loadingJsm.consumers.info(n.streams.alerts, 'loading').then(
+        () => true,
+        () => false,
+      );
+    try {
+      let best = Number.POSITIVE_INFINITY;
+      for (let i = 1; i <= 3 && best >= 400; i++) {
+        const before = lane.refusals.length;
+        server.accountJetStream(false);
+        await waitFor(() => lane.refusals.length > before, { timeoutMs: 15_000, what: 'a 503' });
+        server.accountJetStream(true);
+        const storedAt = await store(subject, i, loadingNc);
+        await waitFor(() => handled.has(i), { timeoutMs: 10_000, what: 'the alarm handled' });
+        best = Math.min(best, (handled.get(i) as number) - storedAt);
+        await waitFor(answersHere, { what: 'the consumer answering' });
+      }
+      expect(best).toBeLessThan(400);
+      // The consumer JetStream loaded again is the one it had (its creation time as stored, within
+      // a millisecond of the one reported before), not made anew by the lane seconds later.
+      const now = (await loadingJsm.consumers.info(n.streams.alerts, 'loading')).created;
+      expect(Math.abs(Date.parse(now) - Date.parse(created))).toBeLessThan(5);
+    } finally {
+      server.accountJetStream(true);
+      await lane.close();
+      await loadingNc.close();
+      await server.destroy();
+    }
+  }, 120_000);
 });

@@ -118,8 +118,9 @@ describe('KV bucket bounds', { timeout: 60_000 }, () => {
     expect(String(refused)).toMatch(/triage-leases is full.*TELECARE_JETSTREAM_MAX_BYTES/);
     await expect(leases.create('another', value)).rejects.toBeInstanceOf(BucketFullError);
     // Purges of keys it holds are taken, and free room (each leaves a marker a little smaller than
-    // what it removes).
-    for (const key of ['p1', 'p2', 'p3', 'p4']) await leases.purge(key);
+    // what it removes). The last keys written: a put taken past the bound makes nats-server 2.9
+    // drop the oldest messages, so the first keys may be gone already.
+    for (let key = written - 4; key < written; key++) await leases.purge(`p${key}`);
     await leases.create('another', value);
   });
 });

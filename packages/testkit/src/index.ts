@@ -598,6 +598,7 @@ export {
   pullHeartbeatMs,
   pullRequestOf,
 } from './fault-proxy.ts';
+export { emptyFillers, fillBucket } from './full-bucket.ts';
 export {
   type ClusterOptions,
   OwnNatsCluster,

@@ -14,19 +14,19 @@ import { LeftoverRetry } from './leftovers.ts';
 import type { RegistryStore } from './store.ts';
 
 /**
- * How writing a resident's entry ended: written, deleted (no period left), failed, or refused by
- * the full bucket (`full`: answered with an `AwayPeriodsFullError`). The last two are tried again
- * with backoff.
+ * How writing a resident's entry ended: written, deleted (no period left), nothing to write (no
+ * period, and the key never written), failed, or refused by the full bucket (`full`: answered with
+ * an `AwayPeriodsFullError`). The last two are tried again with backoff.
  */
-export type AwayOutcome = 'written' | 'deleted' | 'failed' | 'full';
+export type AwayOutcome = 'written' | 'deleted' | 'absent' | 'failed' | 'full';
 
 const CAS_ATTEMPTS = 5;
 
 /**
  * Keeps the `resident-away` KV bucket (key = resident id, value = JSON `ResidentAwayEntry`) in
  * step with PostgreSQL, which is the record: after every commit the resident's entry is written
- * again from the rows (a resident with no period left has their key deleted), and at start-up the
- * whole bucket is brought in step. Triage follows the bucket and gives each resident's periods to
+ * again from the rows (a resident with no period left has their key deleted), at the revision of
+ * the key read before them (`#writeCurrent`), and at start-up the whole bucket is brought in step. Triage follows the bucket and gives each resident's periods to
  * the rules with every input. A write that fails, or that the full bucket refuses, is logged,
  * counted and tried again with backoff (every 30 s at most) until it is taken or the service closes.
  */
@@ -147,26 +147,48 @@ export class AwayPublisher {
   }
 
   /**
-   * Deletes the key of a resident with no period, at the revision read. A resident the rows read
-   * after it give a period again (declared since the sync read who is away) is brought in step
-   * instead, never deleted. Whether the key was deleted.
+   * Deletes the key of a resident with no period, at the revision read (`#writeCurrent`). A
+   * resident the rows read after it give a period again (declared since the sync read who is away)
+   * is brought in step instead, never deleted; a key deleted meanwhile is left. Whether the key was
+   * deleted.
    */
   async #dropLeftover(kv: KV, residentId: string): Promise<boolean> {
+    return (await this.#writeCurrent(kv, residentId, 'held')) === 'deleted';
+  }
+
+  /**
+   * Writes the resident's entry as PostgreSQL has it now, or deletes their key when no period is
+   * left. The key is read before the rows the entry is built from, and written (or deleted) only at
+   * the revision read: a change committed after the rows were read publishes after this and wins;
+   * one that publishes in between makes this write fail, and it goes again from fresh rows. So two
+   * publishes of one resident at once (two requests, a retry and a change, two instances) leave the
+   * last commit's entry, never the older one: a cancelled period put back would hold the resident's
+   * inactivity checks, a declared one deleted would raise false alarms. The entry is written even
+   * when the bucket holds it already, and a deleted key deleted again: the write moves the revision
+   * on, so a publish that read older rows before this one's commit cannot land after it. With
+   * `held`, a key the bucket no longer holds is left as it is (a leftover deleted meanwhile).
+   */
+  async #writeCurrent(
+    kv: KV,
+    residentId: string,
+    only: 'any' | 'held',
+  ): Promise<Exclude<AwayOutcome, 'failed' | 'full'>> {
     for (let attempt = 1; ; attempt++) {
       const current = await kv.get(residentId);
-      if (current?.operation !== 'PUT') return false;
+      if (only === 'held' && current?.operation !== 'PUT') return 'absent';
       const entry = await this.#store.awayEntry(residentId, this.#clock());
       try {
         if (entry.periods.length > 0) {
-          const value = JSON.stringify(entry);
-          if (current.string() === value) return false;
-          await kv.put(residentId, value, { previousSeq: current.revision });
+          await kv.put(residentId, JSON.stringify(entry), { previousSeq: current?.revision ?? 0 });
           this.#puts.inc({ outcome: 'written' });
-          return false;
+          return 'written';
         }
+        // A key never written has no revision a delete can be made at (the client sends none for
+        // 0, which would delete unconditionally), and nothing to delete.
+        if (current === null) return 'absent';
         await kv.delete(residentId, { previousSeq: current.revision });
         this.#puts.inc({ outcome: 'deleted' });
-        return true;
+        return 'deleted';
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
       }
@@ -183,13 +205,7 @@ export class AwayPublisher {
 
   async #publishOnce(residentId: string): Promise<AwayOutcome> {
     try {
-      const kv = this.#kv ?? (await this.open());
-      const entry = await this.#store.awayEntry(residentId, this.#clock());
-      const outcome = entry.periods.length === 0 ? 'deleted' : 'written';
-      if (outcome === 'deleted') await kv.delete(residentId);
-      else await kv.put(residentId, JSON.stringify(entry));
-      this.#puts.inc({ outcome });
-      return outcome;
+      return await this.#writeCurrent(this.#kv ?? (await this.open()), residentId, 'any');
     } catch (err) {
       if (err instanceof BucketFullError) {
         this.#puts.inc({ outcome: 'full' });

@@ -14,7 +14,7 @@ import {
   StreamStorageError,
   systemClock,
 } from '@telecare/platform';
-import { isRevisionConflict, safeJson } from './device-map.ts';
+import { isRevisionConflict } from './device-map.ts';
 import { pairingsOf } from './device-map-entry.ts';
 import { LeftoverRetry } from './leftovers.ts';
 import type { DeviceRow, ResidentRow } from './records.ts';
@@ -216,9 +216,11 @@ export class Dc09AccountPublisher {
   async #publishOnce(serial: string, previousAccount: string | null | undefined): Promise<Dc09Outcome> {
     try {
       const kv = this.#kv ?? (await this.open());
-      const entry = await this.#putCurrent(kv, serial);
-      if (previousAccount && previousAccount !== entry?.account)
-        await this.#release(kv, previousAccount, serial);
+      const { entry, account } = await this.#putCurrent(kv, serial);
+      // The account the device left, or holds with no entry (a panel unpaired keeps its account),
+      // goes unless a device has an entry for it by the time it is read.
+      for (const left of new Set([previousAccount, account]))
+        if (left && left !== entry?.account) await this.#dropLeftover(kv, left);
       return 'published';
     } catch (err) {
       if (isFull(err)) {
@@ -326,13 +328,18 @@ export class Dc09AccountPublisher {
    * read: a change committed after the rows were read publishes after this and wins; one that
    * publishes in between makes this write fail, and it goes again from fresh rows. (Rows read
    * before the bucket could put back what a newer change had just replaced: a sweep and a key
-   * change of one device at once would leave the gateway without the new key.)
+   * change of one device at once would leave the gateway without the new key.) Answers the entry
+   * (null: the device has none) and the account the device's row holds, which a device with no
+   * entry may hold too (a panel unpaired from its resident keeps its account).
    */
-  async #putCurrent(kv: KV, serial: string): Promise<Dc09AccountEntry | null> {
+  async #putCurrent(
+    kv: KV,
+    serial: string,
+  ): Promise<{ entry: Dc09AccountEntry | null; account: string | null }> {
     for (let attempt = 1; ; attempt++) {
       const before = await this.#store.mapRowsFor(serial);
       const account = before ? this.#entryFor(before.device, before.resident)?.account : undefined;
-      if (account === undefined) return null;
+      if (account === undefined) return { entry: null, account: before?.device.dc09_account ?? null };
       const current = await kv.get(account);
       const rows = await this.#store.mapRowsFor(serial);
       const entry = rows ? this.#entryFor(rows.device, rows.resident) : null;
@@ -341,31 +348,11 @@ export class Dc09AccountPublisher {
         continue;
       }
       const value = JSON.stringify(entry);
-      if (current?.operation === 'PUT' && current.string() === value) return entry;
+      if (current?.operation === 'PUT' && current.string() === value) return { entry, account };
       try {
         await kv.put(account, value, { previousSeq: current?.revision ?? 0 });
         this.#puts.inc({ outcome: 'written' });
-        return entry;
-      } catch (err) {
-        if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
-      }
-    }
-  }
-
-  /**
-   * Deletes the account's entry if it is still this device's, at the revision read: an account
-   * freed by a decommission may already be a replacement panel's, whose publication came first.
-   */
-  async #release(kv: KV, account: string, serial: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const current = await kv.get(account);
-      if (current?.operation !== 'PUT') return;
-      const held = Dc09AccountEntry.safeParse(safeJson(current.string()));
-      if (held.success && held.data.serial !== serial) return;
-      try {
-        await kv.delete(account, { previousSeq: current.revision });
-        this.#puts.inc({ outcome: 'deleted' });
-        return;
+        return { entry, account };
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
       }
@@ -404,7 +391,7 @@ export class Dc09AccountPublisher {
       if (current?.operation === 'PUT' && current.string() === JSON.stringify(entry)) continue;
       try {
         const put = await this.#putCurrent(kv, device.serial);
-        if (put && put.account !== entry.account && (await this.#dropLeftover(kv, entry.account))) deleted++;
+        if (put.entry?.account !== entry.account && (await this.#dropLeftover(kv, entry.account))) deleted++;
         written++;
       } catch (err) {
         refused(err);
@@ -431,10 +418,13 @@ export class Dc09AccountPublisher {
   }
 
   /**
-   * Deletes an account's entry that no device holds, at the revision read. An account a device
-   * holds now (registered after the sync read its rows, or while the full bucket kept the entry a
-   * device before it left) is that device's: its entry is brought in step instead (`#putCurrent`),
-   * never deleted.
+   * Deletes the entry of an account no device has an entry for (a leftover of the start-up sync, or
+   * an account a device left), at the revision read, from rows read after it. An account a device
+   * holds now (registered after the sync read its rows, a replacement panel given a decommissioned
+   * one's account, a panel paired again after the publication that unpaired it read its rows, or
+   * while the full bucket kept the entry a device before it left) is that device's: its entry is
+   * brought in step instead (`#putCurrent`), never deleted. (Decided from rows read before the key,
+   * a late removal could delete the entry of a panel paired again meanwhile: its alarms answered NAK.)
    */
   async #dropLeftover(kv: KV, account: string): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {

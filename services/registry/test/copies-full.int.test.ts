@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { Dc09AccountEntry, names, ResidentAwayEntry } from '@telecare/contracts';
 import { connectNats, createLogger, type KV, type NatsConnection } from '@telecare/platform';
 import {
   cleanupNamespace,
+  emptyFillers,
+  fillBucket,
   openBucket,
   servers,
   serviceEnv,
@@ -51,39 +52,6 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 });
 
-/**
- * Fills the bucket to its last byte, each filler sized from the bytes the stream holds. Sized by
- * trial instead (a put until one is refused), a put the server takes for its value can overshoot
- * the bound by the message's own overhead, and nats-server 2.9 then drops the oldest messages to
- * make up: keys held before the fill would be gone.
- */
-async function fill(bucket: string): Promise<void> {
-  const kv = await openBucket(nc, bucket);
-  const jsm = await jetstreamManager(nc);
-  const stream = `KV_${bucket}`;
-  const { config } = await jsm.streams.info(stream);
-  const held = async () => (await jsm.streams.info(stream)).state.bytes;
-  // Keys of one length, so that every filler's overhead is the first one's.
-  const key = (count: number) => `FILLER.${String(count).padStart(6, '0')}`;
-  const before = await held();
-  await kv.put(key(0), '');
-  const overhead = (await held()) - before;
-  for (let count = 1; ; count++) {
-    const room = config.max_bytes - (await held());
-    if (room < overhead) break;
-    // The last filler takes the room to the byte; one before it leaves room for a whole one.
-    const size = room - overhead <= 8_000 ? room - overhead : Math.min(8_000, room - 2 * overhead);
-    await kv.put(key(count), 'f'.repeat(size));
-    if (count > 10_000) throw new Error(`${bucket} took 10,000 writes and is still not full`);
-  }
-}
-
-/** Gives the bucket its room back: the fillers purged (a purge of the stream, not a write to it). */
-async function makeRoom(bucket: string): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.FILLER.>` });
-}
-
 /** A sample of the registry's metrics, of the series with `label` (0 when there is none). */
 async function metric(name: string, label: string): Promise<number> {
   const text = await (await fetch(`${registry.url}/metrics`)).text();
@@ -112,7 +80,7 @@ const resident = async (name: string): Promise<string> => {
 describe('full DC-09 accounts and away-periods buckets', { timeout: 120_000 }, () => {
   it('a DC-09 panel its bucket cannot hold is answered 507 dc09-accounts-full, a start-up goes on, and the entry is written once there is room', async () => {
     const residentId = await resident('Dee Full');
-    await fill(n.kv.dc09Accounts);
+    await fillBucket(nc, n.kv.dc09Accounts);
 
     const created = await call('POST', '/api/devices', dc09Panel('HUB-DC09FULL', residentId, 'ACF001'));
     expect(created.status, JSON.stringify(created.body)).toBe(507);
@@ -134,14 +102,14 @@ describe('full DC-09 accounts and away-periods buckets', { timeout: 120_000 }, (
     const accounts = await openBucket(nc, n.kv.dc09Accounts);
     expect(await heldIn(accounts, 'ACF001', Dc09AccountEntry)).toBeUndefined();
 
-    await makeRoom(n.kv.dc09Accounts);
+    await emptyFillers(nc, n.kv.dc09Accounts);
     const entry = await waitFor(() => heldIn(accounts, 'ACF001', Dc09AccountEntry), { timeoutMs: 60_000 });
     expect(entry).toMatchObject({ serial: 'HUB-DC09FULL', residentId });
   });
 
   it('an away period its bucket cannot hold is answered 507 away-periods-full, a start-up goes on, and the entry is written once there is room', async () => {
     const residentId = await resident('Ada Away');
-    await fill(n.kv.residentAway);
+    await fillBucket(nc, n.kv.residentAway);
 
     const from = new Date(Date.now() - 60_000).toISOString();
     const declared = await call('POST', `/api/residents/${residentId}/away`, { from, reason: 'hospital' });
@@ -159,7 +127,7 @@ describe('full DC-09 accounts and away-periods buckets', { timeout: 120_000 }, (
     const away = await openBucket(nc, n.kv.residentAway);
     expect(await heldIn(away, residentId, ResidentAwayEntry)).toBeUndefined();
 
-    await makeRoom(n.kv.residentAway);
+    await emptyFillers(nc, n.kv.residentAway);
     const entry = await waitFor(() => heldIn(away, residentId, ResidentAwayEntry), { timeoutMs: 60_000 });
     expect(entry.periods).toHaveLength(1);
   });
@@ -174,7 +142,7 @@ describe('full DC-09 accounts and away-periods buckets', { timeout: 120_000 }, (
       ['AC1002', 'HUB-GONE2'],
     ] as const)
       await accounts.put(account, JSON.stringify({ account, serial }));
-    await fill(n.kv.dc09Accounts);
+    await fillBucket(nc, n.kv.dc09Accounts);
     registry = await startRegistry(config, { logger });
     expect((await accounts.get('AC1001'))?.operation).toBe('PUT');
     const deleted = await metric('registry_dc09_account_puts_total', 'outcome="deleted"');
@@ -183,7 +151,7 @@ describe('full DC-09 accounts and away-periods buckets', { timeout: 120_000 }, (
     const created = await call('POST', '/api/devices', dc09Panel('HUB-DC09TAKER', residentId, 'AC1002'));
     expect(created.status, JSON.stringify(created.body)).toBe(507);
 
-    await makeRoom(n.kv.dc09Accounts);
+    await emptyFillers(nc, n.kv.dc09Accounts);
     await waitFor(async () => (await accounts.get('AC1001'))?.operation !== 'PUT' || undefined, {
       timeoutMs: 60_000,
       what: 'the leftover account deleted',
@@ -215,7 +183,7 @@ describe('full DC-09 accounts and away-periods buckets', { timeout: 120_000 }, (
       });
     await away.put(home, stale(home));
     await away.put(again, stale(again));
-    await fill(n.kv.residentAway);
+    await fillBucket(nc, n.kv.residentAway);
     registry = await startRegistry(config, { logger });
     expect(await heldIn(away, home, ResidentAwayEntry)).toBeDefined();
     const deleted = await metric('registry_away_puts_total', 'outcome="deleted"');
@@ -225,7 +193,7 @@ describe('full DC-09 accounts and away-periods buckets', { timeout: 120_000 }, (
     const declared = await call('POST', `/api/residents/${again}/away`, { from, reason: 'respite' });
     expect(declared.status, JSON.stringify(declared.body)).toBe(507);
 
-    await makeRoom(n.kv.residentAway);
+    await emptyFillers(nc, n.kv.residentAway);
     await waitFor(async () => (await away.get(home))?.operation !== 'PUT' || undefined, {
       timeoutMs: 60_000,
       what: 'the leftover away key deleted',

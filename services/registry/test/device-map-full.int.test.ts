@@ -2,6 +2,7 @@ import { DeviceMapEntry, names } from '@telecare/contracts';
 import { connectNats, createLogger, type NatsConnection } from '@telecare/platform';
 import {
   cleanupNamespace,
+  fillBucket,
   openBucket,
   servers,
   serviceEnv,
@@ -42,25 +43,6 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 });
 
-/** Fills the bucket to its last byte (large fillers, then ever smaller); answers the fillers' keys. */
-async function fill(bucket: string): Promise<string[]> {
-  const kv = await openBucket(nc, bucket);
-  const keys: string[] = [];
-  for (const size of [1_000, 100, 0]) {
-    for (;;) {
-      try {
-        await kv.put(`FILLER-${keys.length}`, 'f'.repeat(size));
-        keys.push(`FILLER-${keys.length}`);
-      } catch (err) {
-        if (/maximum bytes/.test(String(err))) break;
-        throw err;
-      }
-      if (keys.length > 10_000) throw new Error(`${bucket} took 10,000 writes and is still not full`);
-    }
-  }
-  return keys;
-}
-
 describe('a full device map', { timeout: 90_000 }, () => {
   it('answers a registration it cannot hold with a clear 507, starts while full, and writes it once the store is grown', async () => {
     const resident = await call('POST', '/api/residents', {
@@ -71,7 +53,7 @@ describe('a full device map', { timeout: 90_000 }, () => {
       livesAlone: true,
     });
     expect(resident.status).toBe(201);
-    await fill(n.kv.deviceMap);
+    await fillBucket(nc, n.kv.deviceMap);
 
     const created = await call('POST', '/api/devices', {
       serial: 'PND-FULL1',

@@ -76,6 +76,43 @@ const lockWaiter = (table: 'devices' | 'residents', what: string) =>
     { timeoutMs: 20_000, what },
   );
 
+/**
+ * `nc` whose first read of `key` in `bucket` is sent only once `release` is called (`reached`
+ * resolves when it is asked for): a request slowed by a busy NATS, the server and the rest of the
+ * connection's traffic as they are.
+ */
+function holdRead(bucket: string, key: string) {
+  let reached: () => void = () => undefined;
+  let release: () => void = () => undefined;
+  const asked = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let held = false;
+  const slow = new Proxy(nc, {
+    get(target, prop) {
+      if (prop === 'request')
+        return async (...args: Parameters<NatsConnection['request']>) => {
+          if (
+            !held &&
+            args[0].startsWith('$JS.API.DIRECT.GET.') &&
+            args[0].endsWith(`.$KV.${bucket}.${key}`)
+          ) {
+            held = true;
+            reached();
+            await released;
+          }
+          return target.request(...args);
+        };
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { nc: slow, asked, release };
+}
+
 /** Another registry instance's store (a pool of its own), as `work` needs it. */
 async function withOwnStore(work: (store: RegistryStore) => Promise<void>): Promise<void> {
   const pool = createPool({ url: servers.databaseUrl, logger, name: 'registry-races-test' });
@@ -433,5 +470,48 @@ describe('the DC-09 accounts start-up sync and a change made meanwhile', () => {
     const entry = await accounts.get('5A5A02');
     expect(entry?.operation).toBe('PUT');
     expect(entry?.json<{ serial: string }>().serial).toBe('PNL-RACE-SYNC2');
+  });
+});
+
+describe('a panel unpaired and paired again', () => {
+  it("keeps its account: the unpairing's publication arriving after the pairing's does not delete it", async () => {
+    const home = await resident('Race Panel Back');
+    expect((await call('POST', '/api/devices', dc09Panel('PNL-RACE-BACK', home, '6B6B01'))).status).toBe(201);
+    const accounts = await openBucket(nc, n.kv.dc09Accounts);
+    const holder = async (account: string) => {
+      const entry = await accounts.get(account);
+      return entry?.operation === 'PUT' ? entry.json<{ serial: string }>().serial : undefined;
+    };
+    await waitFor(async () => (await holder('6B6B01')) === 'PNL-RACE-BACK', { what: 'the account entry' });
+    // Unpaired (moved out of the home by mistake): reporting for no one, its account's entry goes.
+    expect((await call('PATCH', '/api/devices/PNL-RACE-BACK', { residentId: null })).status).toBe(200);
+    await waitFor(async () => (await holder('6B6B01')) === undefined, { what: 'the entry gone' });
+
+    // That change's publication again, by another instance (a retry), slow behind a busy NATS:
+    // the panel's rows read (no entry), the read of the account it leaves not answered yet.
+    const slow = holdRead(n.kv.dc09Accounts, '6B6B01');
+    await withOwnStore(async (store) => {
+      const late = new Dc09AccountPublisher({
+        nc: slow.nc,
+        names: n,
+        store,
+        logger,
+        puts: { inc: () => undefined } as never,
+      });
+      const published = late.publish('PNL-RACE-BACK', '6B6B01');
+      await slow.asked;
+      // Meanwhile the panel is paired with its home again, and that is published.
+      try {
+        const back = await call('PATCH', '/api/devices/PNL-RACE-BACK', { residentId: home });
+        expect(back.status).toBe(200);
+        await waitFor(async () => (await holder('6B6B01')) === 'PNL-RACE-BACK', { what: 'the entry back' });
+      } finally {
+        slow.release();
+      }
+      expect(await published).toBe('published');
+    });
+    // The late removal must not take the account of the panel paired again: the DC-09 gateway
+    // would answer its alarms NAK until its next change.
+    expect(await holder('6B6B01')).toBe('PNL-RACE-BACK');
   });
 });

@@ -1,7 +1,7 @@
 import { names } from '@telecare/contracts';
 import { connectNats, createLogger, createRedis, type NatsConnection, type Redis } from '@telecare/platform';
 import type { Timer } from '@telecare/rules';
-import { cleanupNamespace, openBucket, servers, uniqueNamespace } from '@telecare/testkit';
+import { cleanupNamespace, fillBucket, servers, uniqueNamespace } from '@telecare/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_INDEX_TTL_S } from '../src/event-index.ts';
 import { GapClaims } from '../src/index-gaps.ts';
@@ -32,28 +32,6 @@ afterAll(async () => {
   await cleanupNamespace(ns);
 });
 
-/**
- * Writes filler keys into `bucket` until it refuses even an empty value for being full (large
- * values first, then ever smaller ones into what room is left); answers how many it took.
- */
-async function fill(bucket: string): Promise<number> {
-  const kv = await openBucket(nc, bucket);
-  let written = 0;
-  for (const size of [1_000, 100, 0]) {
-    for (;;) {
-      try {
-        await kv.put(`filler${written}`, 'f'.repeat(size));
-        written++;
-      } catch (err) {
-        if (/maximum bytes/.test(String(err))) break;
-        throw err;
-      }
-      if (written > 10_000) throw new Error(`${bucket} took 10,000 writes and is still not full`);
-    }
-  }
-  return written;
-}
-
 const timer = (id: string, dueAt: number): Timer => ({
   id,
   ruleId: 'absence.test',
@@ -79,7 +57,7 @@ describe('a full bucket in triage', { timeout: 60_000 }, () => {
     const writes: string[] = [];
     store.onWrite = (op) => writes.push(op);
     await store.apply([{ op: 'set', timer: timer('held', 1_000) }], 'res_full');
-    expect(await fill(n.kv.triageTimers)).toBeGreaterThan(0);
+    expect(await fillBucket(nc, n.kv.triageTimers)).toBeGreaterThan(0);
 
     await store.apply([{ op: 'set', timer: timer('refused', 2_000) }], 'res_full');
     // Moving a timer it holds may be refused too (the bucket then keeps the record as it was).
@@ -105,7 +83,7 @@ describe('a full bucket in triage', { timeout: 60_000 }, () => {
       logger,
       batchMs: 5,
     });
-    expect(await fill(n.kv.triageIndexGaps)).toBeGreaterThan(0);
+    expect(await fillBucket(nc, n.kv.triageIndexGaps)).toBeGreaterThan(0);
     await expect(claims.add('res_full', 41, 0)).resolves.toBeUndefined();
     expect(claims.unclaimed).toBe(1);
   });
