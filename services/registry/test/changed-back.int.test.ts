@@ -24,9 +24,9 @@ import { apiCaller, dc09Panel, heldIn } from './support.ts';
 // the first change: a device left in test mode has its real alarms handled as tests; one left
 // paired has its presses raised for a home it left.
 //
-// The registry's clock stands still here, so a row changed back is what it was to the
-// millisecond, `updatedAt` too: as it is whenever the device's time is before its resident's last
-// change (an entry's `updatedAt` is the later of the two, and the instances' clocks are apart).
+// The registry's clock stands still here, so a row changed back gives the very entry it gave
+// before, `updatedAt` too: as it does whenever both changes are dated before the resident's last
+// change (an entry's `updatedAt` is the later of the two rows' times; instances' clocks differ).
 
 const ns = uniqueNamespace('regchangedback');
 const n = names(ns);
