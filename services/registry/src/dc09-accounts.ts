@@ -70,6 +70,16 @@ export function buildDc09AccountEntry(
 const CAS_ATTEMPTS = 5;
 
 /**
+ * Who brings an account's entry in step, as in the device map (`device-map.ts`, `Writer`): a
+ * `publish` (a commit's publication, its retry, an import's, the key sweep's) writes at the
+ * revision read even when the bucket holds the entry already, and deletes a deleted key again, so
+ * the revision moves on and a publication that read older rows before this one's commit fails
+ * rather than landing after it (a panel's test mode turned on and straight off was left on); the
+ * start-up `sync` writes only what is not in step.
+ */
+type Writer = 'publish' | 'sync';
+
+/**
  * How publishing a device's account ended: the bucket holds what PostgreSQL says (`published`),
  * or not yet, after a failure or refused by the full bucket (`full`: answered with a
  * `Dc09AccountsFullError`); either is tried again with backoff.
@@ -135,7 +145,7 @@ export class Dc09AccountPublisher {
     this.#puts = options.puts;
     this.#leftovers = new LeftoverRetry({
       retry: this.#retry,
-      drop: async (account) => this.#dropLeftover(this.#kv ?? (await this.open()), account),
+      drop: async (account) => this.#dropLeftover(this.#kv ?? (await this.open()), account, 'sync'),
       refused: (err) => {
         if (isFull(err)) this.#puts.inc({ outcome: 'full' });
         else {
@@ -216,11 +226,11 @@ export class Dc09AccountPublisher {
   async #publishOnce(serial: string, previousAccount: string | null | undefined): Promise<Dc09Outcome> {
     try {
       const kv = this.#kv ?? (await this.open());
-      const { entry, account } = await this.#putCurrent(kv, serial);
+      const { entry, account } = await this.#putCurrent(kv, serial, 'publish');
       // The account the device left, or holds with no entry (a panel unpaired keeps its account),
       // goes unless a device has an entry for it by the time it is read.
       for (const left of new Set([previousAccount, account]))
-        if (left && left !== entry?.account) await this.#dropLeftover(kv, left);
+        if (left && left !== entry?.account) await this.#dropLeftover(kv, left, 'publish');
       return 'published';
     } catch (err) {
       if (isFull(err)) {
@@ -239,7 +249,8 @@ export class Dc09AccountPublisher {
    * `publish` for many devices (an import's, after its commit), `chunk` serials at a time: the
    * chunk's rows in one statement, which tells the devices with an account (most imports have none:
    * nothing more for them); those accounts' entries read side by side; the rows read again in one
-   * statement; each written at the revision read, side by side, as `#putCurrent` writes one. A
+   * statement; each written at the revision read, side by side, as `#putCurrent` writes one (even
+   * when the bucket holds it already: `Writer`). A
    * device whose account changed between the two reads, or whose write conflicts or fails, goes
    * through `publish` alone. Once NATS failed every read of a chunk (or the bucket could not be
    * opened), the accounts of the rest are not tried now. Answers the serials not published (retried with backoff). Never throws.
@@ -298,10 +309,10 @@ export class Dc09AccountPublisher {
           const entry = now ? this.#entryFor(now.device, now.resident) : null;
           if (current.status === 'fulfilled' && entry?.account === account) {
             const value = JSON.stringify(entry);
-            if (current.value?.operation === 'PUT' && current.value.string() === value) return;
+            const same = current.value?.operation === 'PUT' && current.value.string() === value;
             try {
               await kv.put(account, value, { previousSeq: current.value?.revision ?? 0 });
-              this.#puts.inc({ outcome: 'written' });
+              this.#puts.inc({ outcome: same ? 'rewritten' : 'written' });
               return;
             } catch {
               // Goes again alone, from fresh rows.
@@ -323,9 +334,9 @@ export class Dc09AccountPublisher {
   }
 
   /**
-   * Writes the device's entry as PostgreSQL has it now, unless the bucket holds it already. The
-   * account's key is read before the rows the entry is built from, and written only at the revision
-   * read: a change committed after the rows were read publishes after this and wins; one that
+   * Writes the device's entry as PostgreSQL has it now; the sync leaves one the bucket holds already
+   * (`Writer`). The account's key is read before the rows the entry is built from, and written only
+   * at the revision read: a change committed after the rows were read publishes after this and wins; one that
    * publishes in between makes this write fail, and it goes again from fresh rows. (Rows read
    * before the bucket could put back what a newer change had just replaced: a sweep and a key
    * change of one device at once would leave the gateway without the new key.) Answers the entry
@@ -335,6 +346,7 @@ export class Dc09AccountPublisher {
   async #putCurrent(
     kv: KV,
     serial: string,
+    writer: Writer,
   ): Promise<{ entry: Dc09AccountEntry | null; account: string | null }> {
     for (let attempt = 1; ; attempt++) {
       const before = await this.#store.mapRowsFor(serial);
@@ -348,10 +360,11 @@ export class Dc09AccountPublisher {
         continue;
       }
       const value = JSON.stringify(entry);
-      if (current?.operation === 'PUT' && current.string() === value) return { entry, account };
+      const same = current?.operation === 'PUT' && current.string() === value;
+      if (same && writer === 'sync') return { entry, account };
       try {
         await kv.put(account, value, { previousSeq: current?.revision ?? 0 });
-        this.#puts.inc({ outcome: 'written' });
+        this.#puts.inc({ outcome: same ? 'rewritten' : 'written' });
         return { entry, account };
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
@@ -390,8 +403,9 @@ export class Dc09AccountPublisher {
       const current = await kv.get(entry.account);
       if (current?.operation === 'PUT' && current.string() === JSON.stringify(entry)) continue;
       try {
-        const put = await this.#putCurrent(kv, device.serial);
-        if (put.entry?.account !== entry.account && (await this.#dropLeftover(kv, entry.account))) deleted++;
+        const put = await this.#putCurrent(kv, device.serial, 'sync');
+        if (put.entry?.account !== entry.account && (await this.#dropLeftover(kv, entry.account, 'sync')))
+          deleted++;
         written++;
       } catch (err) {
         refused(err);
@@ -400,7 +414,7 @@ export class Dc09AccountPublisher {
     }
     for (const account of leftovers) {
       try {
-        if (await this.#dropLeftover(kv, account)) deleted++;
+        if (await this.#dropLeftover(kv, account, 'sync')) deleted++;
       } catch (err) {
         refused(err);
         kept.push(account);
@@ -425,21 +439,27 @@ export class Dc09AccountPublisher {
    * while the full bucket kept the entry a device before it left) is that device's: its entry is
    * brought in step instead (`#putCurrent`), never deleted. (Decided from rows read before the key,
    * a late removal could delete the entry of a panel paired again meanwhile: its alarms answered NAK.)
+   * A publication deletes a deleted key again (`Writer`): a panel paired and straight unpaired kept
+   * its entry when the pairing's publication, slow, landed after the unpairing's skipped. Whether
+   * an entry was deleted.
    */
-  async #dropLeftover(kv: KV, account: string): Promise<boolean> {
+  async #dropLeftover(kv: KV, account: string, writer: Writer): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       const current = await kv.get(account);
-      if (current?.operation !== 'PUT') return false;
+      // A key never written has no revision a delete can be made at, and nothing to delete.
+      if (current === null) return false;
+      const held = current.operation === 'PUT';
+      if (!held && writer === 'sync') return false;
       const holder = (await this.#store.existingKeys([], [account])).accounts.get(account);
       const rows = holder === undefined ? undefined : await this.#store.mapRowsFor(holder);
       if (holder !== undefined && rows && this.#entryFor(rows.device, rows.resident)?.account === account) {
-        await this.#putCurrent(kv, holder);
+        await this.#putCurrent(kv, holder, writer);
         return false;
       }
       try {
         await kv.delete(account, { previousSeq: current.revision });
-        this.#puts.inc({ outcome: 'deleted' });
-        return true;
+        this.#puts.inc({ outcome: held ? 'deleted' : 'rewritten' });
+        return held;
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
       }

@@ -8,8 +8,10 @@ import type { DeviceRow, ResidentRow } from './records.ts';
  *
  * Only ids and places are copied — never names, addresses or phone numbers (the previous
  * pairing's resident is an id too). `updatedAt` is the
- * later of the two rows' times because the entry changes when either does; the publisher uses
- * it to refuse to overwrite a newer entry with an older one.
+ * later of the two rows' times because the entry changes when either does. It orders nothing in
+ * the publisher, which writes at the revision of the key it read (`device-map.ts`); and a change
+ * dated before the resident's last one leaves it as it was, so a device changed and changed back
+ * can give the very entry the bucket holds.
  */
 export function buildDeviceMapEntry(
   device: DeviceRow,

@@ -14,11 +14,29 @@ import { buildDeviceMapEntry } from './device-map-entry.ts';
 import type { MapRows, RegistryStore } from './store.ts';
 
 /**
- * How bringing a serial's entry in step ended: written, already there, deleted, never there,
- * failed, or refused by a full bucket (`full`: retried like a failure, and answered with a
- * `DeviceMapFullError`).
+ * How bringing a serial's entry in step ended: written, written again as the bucket held it (a
+ * publication's `rewritten`: the same entry, or a deleted key's deletion), already there and left
+ * (the start-up sync's `unchanged`), deleted, never there, failed, or refused by a full bucket
+ * (`full`: retried like a failure, and answered with a `DeviceMapFullError`).
  */
-export type MapOutcome = 'written' | 'unchanged' | 'deleted' | 'absent' | 'failed' | 'full';
+export type MapOutcome = 'written' | 'rewritten' | 'unchanged' | 'deleted' | 'absent' | 'failed' | 'full';
+
+/**
+ * Who brings an entry in step. A `publish` (a commit's publication, its retry, an import's) writes
+ * at the revision read even when the bucket holds the entry already, and deletes a deleted key
+ * again: the write moves the revision on, so a publication that read older rows before this one's
+ * commit (a change straight changed back: test mode on and off) cannot land after it. Skipped, the
+ * revision stood still and that older write was taken: the bucket kept test mode on.
+ *
+ * The start-up `sync` writes only what is not in step: it is no commit's publication, and every
+ * commit's own publication moves the revision on, so an older publication in flight fails against
+ * that one whatever the sync does. What the skip leaves is a commit whose publication was lost (its
+ * instance stopped between the commit and the write) while another instance's older publication of
+ * the same device is still in flight, and the commit put the device back as the bucket holds it: the
+ * older write can land after the sync looked (README, "PostgreSQL first, then the map"). Rewriting
+ * every entry at each start would put the whole estate through the bucket to close it.
+ */
+type Writer = 'publish' | 'sync';
 
 /** An outcome that leaves the entry to be written again: failed, or refused by a full bucket. */
 const unwritten = (outcome: MapOutcome | undefined): boolean => outcome === 'failed' || outcome === 'full';
@@ -96,20 +114,21 @@ export class DeviceMapPublisher {
   }
 
   /**
-   * Writes the serial's entry as PostgreSQL has it now (deletes it when the device is not mapped),
-   * unless the bucket holds it already. The bucket's entry is read before the rows the entry is
-   * built from, and written only at the revision read: a change committed after the rows were read
-   * publishes after this and wins; one that publishes in between makes this write fail, and it goes
-   * again from fresh rows. So the bucket ends with the last commit's entry, whatever the clocks of
-   * the requests (or instances) that made them said: an entry's `updatedAt` orders nothing here.
+   * Writes the serial's entry as PostgreSQL has it now (deletes it when the device is not mapped);
+   * the sync leaves one the bucket holds already (`Writer`). The bucket's entry is read before the
+   * rows the entry is built from, and written only at the revision read: a change committed after
+   * the rows were read publishes after this and wins; one that publishes in between makes this write
+   * fail, and it goes again from fresh rows. So the bucket ends with the last commit's entry,
+   * whatever the clocks of the requests (or instances) that made them said: an entry's `updatedAt`
+   * orders nothing here.
    */
-  async #reconcile(serial: string): Promise<Exclude<MapOutcome, 'failed'>> {
+  async #reconcile(serial: string, writer: Writer): Promise<Exclude<MapOutcome, 'failed'>> {
     const kv = this.#kv ?? (await this.open());
     for (let attempt = 1; ; attempt++) {
       const current = await kv.get(serial);
       const rows = await this.#store.mapRowsFor(serial);
       try {
-        return await this.#writeAt(kv, serial, current, rows);
+        return await this.#writeAt(kv, serial, current, rows, writer);
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;
       }
@@ -118,24 +137,31 @@ export class DeviceMapPublisher {
 
   /**
    * Writes (or deletes) the entry `rows` make, at the revision of `current`, the bucket's entry read
-   * before the rows; throws a revision conflict when the key was written since.
+   * before the rows; throws a revision conflict when the key was written since. What the bucket
+   * holds already is written again by a publication, left by the sync (`Writer`).
    */
   async #writeAt(
     kv: KV,
     serial: string,
     current: KvEntry | null,
     rows: MapRows | undefined,
+    writer: Writer,
   ): Promise<Exclude<MapOutcome, 'failed'>> {
     const entry = rows ? buildDeviceMapEntry(rows.device, rows.resident) : null;
     if (!entry) {
-      if (current?.operation !== 'PUT') return 'absent';
+      // A key never written has no revision a delete can be made at (the client sends none for 0,
+      // which would delete unconditionally), and nothing to delete.
+      if (current === null) return 'absent';
+      const held = current.operation === 'PUT';
+      if (!held && writer === 'sync') return 'absent';
       await kv.delete(serial, { previousSeq: current.revision });
-      return 'deleted';
+      return held ? 'deleted' : 'rewritten';
     }
     const value = canonical(entry);
-    if (current?.operation === 'PUT' && sameEntry(current.string(), value)) return 'unchanged';
+    const same = current?.operation === 'PUT' && sameEntry(current.string(), value);
+    if (same && writer === 'sync') return 'unchanged';
     await kv.put(serial, value, { previousSeq: current?.revision ?? 0 });
-    return 'written';
+    return same ? 'rewritten' : 'written';
   }
 
   /**
@@ -144,7 +170,7 @@ export class DeviceMapPublisher {
    * whose write conflicts goes again alone from fresh rows (`#reconcile`). Answers each serial's
    * outcome; a failure is counted and logged here, and left to the caller to try again.
    */
-  async #reconcileChunk(serials: readonly string[]): Promise<Map<string, MapOutcome>> {
+  async #reconcileChunk(serials: readonly string[], writer: Writer): Promise<Map<string, MapOutcome>> {
     const outcomes = new Map<string, MapOutcome>();
     const failed = (serial: string, err: unknown) => {
       const outcome = err instanceof BucketFullError ? 'full' : 'failed';
@@ -165,8 +191,8 @@ export class DeviceMapPublisher {
       const rows = currents.size > 0 ? await this.#store.mapRowsForMany([...currents.keys()]) : new Map();
       const written = await Promise.allSettled(
         [...currents].map(([serial, current]) =>
-          this.#writeAt(kv, serial, current, rows.get(serial)).catch((err: unknown) => {
-            if (isRevisionConflict(err)) return this.#reconcile(serial);
+          this.#writeAt(kv, serial, current, rows.get(serial), writer).catch((err: unknown) => {
+            if (isRevisionConflict(err)) return this.#reconcile(serial, writer);
             throw err;
           }),
         ),
@@ -225,7 +251,7 @@ export class DeviceMapPublisher {
     const pending: string[] = [];
     for (let from = 0; from < serials.length; from += chunk) {
       const part = serials.slice(from, from + chunk);
-      const outcomes = await this.#reconcileChunk(part);
+      const outcomes = await this.#reconcileChunk(part, 'publish');
       const failed = part.filter((serial) => unwritten(outcomes.get(serial)));
       pending.push(...failed);
       if (failed.length === part.length) {
@@ -259,13 +285,16 @@ export class DeviceMapPublisher {
    * cannot be mistaken for a leftover and deleted. Every mapped device, and every leftover key, is
    * brought in step from the bucket and fresh rows a chunk at a time (`#reconcileChunk`, as an
    * import's are), so neither a snapshot older than a change published meanwhile nor an entry
-   * dated ahead of PostgreSQL's rows is left as it is. Throws once an entry could not be written.
+   * dated ahead of PostgreSQL's rows is left as it is. An entry already in step is left as it is
+   * (`Writer`: why that is safe, and the one case it is not). Throws once an entry could not be
+   * written.
    */
   async syncAll(): Promise<Record<MapOutcome, number>> {
     // Opened (created if missing) before it is read whole.
     await this.open();
     const counts: Record<MapOutcome, number> = {
       written: 0,
+      rewritten: 0,
       unchanged: 0,
       deleted: 0,
       absent: 0,
@@ -277,7 +306,7 @@ export class DeviceMapPublisher {
     const full: string[] = [];
     const leftovers = new Set((await lastValues(this.#nc, this.#names.kv.deviceMap)).keys());
     const reconcile = async (serials: readonly string[]) => {
-      for (const [serial, outcome] of await this.#reconcileChunk(serials)) {
+      for (const [serial, outcome] of await this.#reconcileChunk(serials, 'sync')) {
         counts[outcome]++;
         if (outcome === 'full') full.push(serial);
       }
@@ -311,7 +340,7 @@ export class DeviceMapPublisher {
 
   async #publishOnce(serial: string): Promise<MapOutcome> {
     try {
-      const outcome = await this.#reconcile(serial);
+      const outcome = await this.#reconcile(serial, 'publish');
       if (outcome !== 'absent') this.#puts.inc({ outcome });
       this.#log.debug({ serial, outcome }, 'device map entry');
       return outcome;

@@ -108,7 +108,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   });
   const puts = new Counter({
     name: 'registry_device_map_puts_total',
-    help: 'Device map (NATS KV) writes by outcome: written, unchanged, deleted, failed, full (refused by the full bucket)',
+    help: 'Device map (NATS KV) writes by outcome: written, rewritten (the entry the bucket held written again, to move its revision on), unchanged (left by the start-up sync), deleted, failed, full (refused by the full bucket)',
     labelNames: ['outcome'] as const,
     registers: [metrics],
   });
@@ -121,7 +121,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
 
   const dc09Puts = new Counter({
     name: 'registry_dc09_account_puts_total',
-    help: 'DC-09 accounts (NATS KV) writes by outcome: written, deleted, failed, full (refused by the full bucket)',
+    help: 'DC-09 accounts (NATS KV) writes by outcome: written, rewritten (the entry the bucket held written again, to move its revision on), deleted, failed, full (refused by the full bucket)',
     labelNames: ['outcome'] as const,
     registers: [metrics],
   });
