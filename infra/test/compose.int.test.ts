@@ -137,8 +137,11 @@ const nodeServiceOf = (service: ComposeService): string | undefined =>
     .map((word) => /^services\/([^/]+)\/src\/main\.ts$/.exec(word)?.[1])
     .find((name) => name !== undefined);
 
-/** A comma-separated list of URLs, or none. */
+/** A comma-separated list of URLs, or none; a multi-host PostgreSQL URL is one URL per host. */
 function urlsIn(value: string): URL[] {
+  const hosts = /^(postgres(?:ql)?:\/\/(?:[^@/]*@)?)([^/?]*)(.*)$/.exec(value);
+  if (hosts?.[2]?.includes(','))
+    return hosts[2].split(',').flatMap((host) => urlsIn(`${hosts[1]}${host}${hosts[3]}`));
   const urls = value.split(',').map((one) => URL.parse(one.trim()));
   return urls.every((url) => url !== null && url.host !== '') ? (urls as URL[]) : [];
 }
@@ -238,6 +241,58 @@ function serverTlsFiles(name: string, service: ComposeService): [string | undefi
   if (image.startsWith('redis')) return [flag(service, 'tls-cert-file'), flag(service, 'tls-key-file')];
   if (image.startsWith('postgres')) return [flag(service, 'ssl_cert_file'), flag(service, 'ssl_key_file')];
   throw new Error(`${name}: not a server this test knows (${image})`);
+}
+
+const isSentinel = (service: ComposeService) =>
+  service.image?.startsWith('redis') === true &&
+  (words(service.command)[0] === 'redis-sentinel' || words(service.command).includes('--sentinel'));
+const redisServers = () =>
+  Object.entries(compose).filter(([, service]) => service.image?.startsWith('redis') && !isSentinel(service));
+const sentinels = () => Object.entries(compose).filter(([, service]) => isSentinel(service));
+
+/**
+ * A Redis server's or Sentinel's settings, each a line of words: its configuration file's lines,
+ * then its command line's `--name args…` (which Redis reads after the file). A Sentinel rewrites
+ * its file, so it runs a copy on its volume of the one mounted under /etc/redis (same name).
+ */
+function redisSettingsOf(service: ComposeService): string[][] {
+  const args = words(service.command).slice(1);
+  const lines: string[][] = [];
+  const conf = args[0]?.endsWith('.conf') ? args[0] : undefined;
+  if (conf) {
+    const file = fileIn(service, conf) ?? fileIn(service, `/etc/redis/${path.basename(conf)}`);
+    if (!file) throw new Error(`${conf}: not a file mounted from the compose folder`);
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const parts = line.trim().split(/\s+/);
+      if (parts[0] && !parts[0].startsWith('#')) lines.push(parts);
+    }
+  }
+  for (const arg of args.slice(conf ? 1 : 0))
+    if (arg.startsWith('--')) lines.push([arg.slice(2)]);
+    else lines.at(-1)?.push(arg);
+  return lines.filter((line) => line.join(' ') !== 'sentinel');
+}
+
+/** The rest of the last settings line that starts with `key` (words), or undefined. */
+function redisSetting(lines: string[][], ...key: string[]): string | undefined {
+  const found = lines.findLast((line) => key.every((word, at) => line[at]?.toLowerCase() === word));
+  return found?.slice(key.length).join(' ');
+}
+
+/** A certificate a Redis server or Sentinel is given, checked: [problems, certificate]. */
+function redisCertificate(name: string, service: ComposeService, lines: string[][]) {
+  const ca = new X509Certificate(readFileSync(path.join(certs, 'ca.crt')));
+  const [cert, key, caFile] = ['tls-cert-file', 'tls-key-file', 'tls-ca-cert-file'].map((one) => {
+    const target = redisSetting(lines, one);
+    return target ? fileIn(service, target) : undefined;
+  });
+  if (!cert?.startsWith(`${certs}/`) || !key?.startsWith(`${certs}/`))
+    return { problems: [`${name}: its certificate and key are not mounted from ./certs`] };
+  const problems: string[] = [];
+  if (caFile !== path.join(certs, 'ca.crt')) problems.push(`${name}: tls-ca-cert-file is not ./certs/ca.crt`);
+  const certificate = new X509Certificate(readFileSync(cert));
+  if (!certificate.verify(ca.publicKey)) problems.push(`${name}: its certificate is not signed by ca.crt`);
+  return { problems, certificate };
 }
 
 beforeAll(() => {
@@ -485,6 +540,171 @@ describe('infra/compose.yaml', () => {
         else if (decodeURIComponent(route.password) !== environmentOf(target)[targetSecret])
           problems.push(`${where}: not the password the node gets as $${targetSecret}`);
       }
+    }
+    expect(problems).toEqual([]);
+  });
+  it('runs Redis as a primary and a replica under three Sentinels, TLS only, with one password', () => {
+    const servers = redisServers();
+    const watchers = sentinels();
+    expect(servers.map(([name]) => name).length, 'Redis servers').toBe(2);
+    expect(watchers.length, 'Sentinels').toBe(3);
+    const problems: string[] = [];
+    const passwords = new Set<string | undefined>();
+    const replicas: string[] = [];
+    const primaries: string[] = [];
+    for (const [name, service] of servers) {
+      const lines = redisSettingsOf(service);
+      if (redisSetting(lines, 'port') !== '0' || !redisSetting(lines, 'tls-port'))
+        problems.push(`${name}: takes more than TLS (port 0, tls-port)`);
+      if (redisSetting(lines, 'tls-replication') !== 'yes') problems.push(`${name}: replicates without TLS`);
+      passwords.add(redisSetting(lines, 'requirepass'));
+      passwords.add(redisSetting(lines, 'masterauth'));
+      // The Sentinels give a server out by the address it announces, which the client's TLS checks
+      // against its certificate: its own compose name (checked below).
+      if (redisSetting(lines, 'replica-announce-ip') !== name)
+        problems.push(`${name}: replica-announce-ip is not ${name}`);
+      const of = redisSetting(lines, 'replicaof') ?? redisSetting(lines, 'slaveof');
+      if (of === undefined) primaries.push(name);
+      else {
+        replicas.push(name);
+        const [host = '', port] = of.split(' ');
+        const primary = compose[host];
+        if (!primary || isSentinel(primary) || !primary.image?.startsWith('redis'))
+          problems.push(`${name}: a replica of ${host}, no Redis server of compose`);
+        else if (redisSetting(redisSettingsOf(primary), 'tls-port') !== port)
+          problems.push(`${name}: a replica of ${host} on ${port}, not its tls-port`);
+      }
+    }
+    expect({ primaries: primaries.length, replicas: replicas.length }).toEqual({ primaries: 1, replicas: 1 });
+
+    const sentinelPasswords = new Set<string | undefined>();
+    const monitors = new Set<string | undefined>();
+    for (const [name, service] of watchers) {
+      const lines = redisSettingsOf(service);
+      if (redisSetting(lines, 'port') !== '0' || !redisSetting(lines, 'tls-port'))
+        problems.push(`${name}: takes more than TLS (port 0, tls-port)`);
+      if (redisSetting(lines, 'tls-replication') !== 'yes')
+        problems.push(`${name}: reaches the Redis servers without TLS (tls-replication)`);
+      for (const key of ['resolve-hostnames', 'announce-hostnames'])
+        if (redisSetting(lines, 'sentinel', key) !== 'yes') problems.push(`${name}: not sentinel ${key} yes`);
+      if (redisSetting(lines, 'sentinel', 'announce-ip') !== name)
+        problems.push(`${name}: does not announce itself as ${name}`);
+      sentinelPasswords.add(redisSetting(lines, 'requirepass'));
+      const monitor = redisSetting(lines, 'sentinel', 'monitor');
+      monitors.add(monitor);
+      const [master, host = '', port, quorum] = monitor?.split(' ') ?? [];
+      if (!master || host !== primaries[0])
+        problems.push(`${name}: monitors ${monitor}, not the primary ${primaries[0]}`);
+      else if (redisSetting(redisSettingsOf(serviceNamed(host)), 'tls-port') !== port)
+        problems.push(`${name}: monitors ${host} on ${port}, not its tls-port`);
+      if (Number(quorum) !== 2) problems.push(`${name}: a quorum of ${quorum}, not 2 of the 3`);
+      if (master && !passwords.has(redisSetting(lines, 'sentinel', 'auth-pass', master)))
+        problems.push(`${name}: sentinel auth-pass ${master} is not the servers' password`);
+    }
+    if (passwords.size !== 1 || passwords.has(undefined))
+      problems.push('the Redis servers do not share one requirepass and masterauth');
+    if (sentinelPasswords.size !== 1 || sentinelPasswords.has(undefined))
+      problems.push('the Sentinels do not share one requirepass');
+    if ([...sentinelPasswords].some((one) => passwords.has(one)))
+      problems.push("the Sentinels' password is the servers' own");
+    if (monitors.size !== 1)
+      problems.push(`the Sentinels monitor different masters: ${[...monitors].join('; ')}`);
+
+    for (const [name, service] of [...servers, ...watchers]) {
+      const { problems: found, certificate } = redisCertificate(name, service, redisSettingsOf(service));
+      problems.push(...found);
+      // Any server may be reached by any name the Sentinels announce, once a failover moves it.
+      if (certificate && certificate.checkHost(name) === undefined)
+        problems.push(`${name}: its certificate does not name ${name}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('gives every service that uses Redis the three Sentinels, the master they monitor and their password', () => {
+    const users = nodeServices().filter(({ env }) => env.REDIS_URL !== undefined);
+    expect(users.length).toBeGreaterThan(0);
+    const watchers = sentinels();
+    expect(watchers.length, 'Sentinels').toBe(3);
+    const problems: string[] = [];
+    for (const { name, env } of users) {
+      const named = (env.REDIS_SENTINELS ?? '').split(',').filter((one) => one !== '');
+      const expected = watchers.map(
+        ([sentinel, service]) => `${sentinel}:${redisSetting(redisSettingsOf(service), 'tls-port')}`,
+      );
+      if (named.sort().join() !== expected.sort().join())
+        problems.push(`${name}: REDIS_SENTINELS ${named.join(',')}, not ${expected.join(',')}`);
+      for (const [sentinel, service] of watchers) {
+        const lines = redisSettingsOf(service);
+        if (redisSetting(lines, 'sentinel', 'monitor')?.split(' ')[0] !== env.REDIS_SENTINEL_MASTER)
+          problems.push(`${name}: REDIS_SENTINEL_MASTER is not the master ${sentinel} monitors`);
+        if (redisSetting(lines, 'requirepass') !== env.REDIS_SENTINEL_PASSWORD)
+          problems.push(`${name}: REDIS_SENTINEL_PASSWORD is not ${sentinel}'s requirepass`);
+      }
+      if (!env.REDIS_URL?.startsWith('rediss:')) problems.push(`${name}: REDIS_URL is not rediss:`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('runs PostgreSQL as a primary and a standby streaming from it over TLS, every URL naming both', () => {
+    const servers = Object.entries(compose).filter(([, service]) => service.image?.startsWith('postgres'));
+    expect(servers.length, 'PostgreSQL servers').toBe(2);
+    const problems: string[] = [];
+    const standbys = servers.filter(([, service]) => environmentOf(service).POSTGRES_STANDBY_OF);
+    expect(standbys.length, 'standbys').toBe(1);
+    const [standbyName, standby] = standbys[0] as [string, ComposeService];
+    const env = environmentOf(standby);
+    const [primaryName = '', primaryPort] = (env.POSTGRES_STANDBY_OF ?? '').split(':');
+    const primary = compose[primaryName];
+    if (!primary?.image?.startsWith('postgres') || primaryName === standbyName)
+      throw new Error(`${standbyName}: a standby of ${primaryName}, not the other PostgreSQL`);
+    if (Number(primaryPort) !== Number(flag(primary, 'port') ?? 5432))
+      problems.push(`${standbyName}: a standby of ${primaryName} on ${primaryPort}, not its port`);
+    // Its entrypoint makes it a copy of the primary (pg_basebackup -R) over TLS, as servers.sh does.
+    const entrypoint = fileIn(standby, words(standby.entrypoint).find((one) => one.endsWith('.sh')) ?? '');
+    const script = entrypoint ? readFileSync(entrypoint, 'utf8') : '';
+    if (!/pg_basebackup\b[^\n]*(\\\n[^\n]*)*-R\b/.test(script) || !script.includes('sslmode=verify-full'))
+      problems.push(
+        `${standbyName}: its entrypoint makes no streaming copy over TLS (pg_basebackup -R, verify-full)`,
+      );
+    // The replication login: the one the primary makes, with its password, let in over TLS only.
+    const primaryEnv = environmentOf(primary);
+    for (const key of ['POSTGRES_REPLICATION_USER', 'POSTGRES_REPLICATION_PASSWORD'])
+      if (!env[key] || env[key] !== primaryEnv[key])
+        problems.push(`${standbyName}: ${key} is not the one ${primaryName} is given`);
+    const hba = fileIn(primary, flag(primary, 'hba_file') ?? '');
+    const rules = hba
+      ? readFileSync(hba, 'utf8')
+          .split('\n')
+          .map((line) => line.trim().split(/\s+/))
+          .filter((line) => line[0] && !line[0].startsWith('#'))
+      : [];
+    if (!rules.some((rule) => rule[0] === 'hostssl' && rule[1] === 'replication'))
+      problems.push(`${primaryName}: its pg_hba.conf lets no replication in over TLS (hostssl replication)`);
+    if (rules.some((rule) => rule[0]?.startsWith('host') && rule[0] !== 'hostssl'))
+      problems.push(`${primaryName}: its pg_hba.conf lets a connection in without TLS`);
+    const initdb = [...mountsOf(primary)].find(([target]) =>
+      target.startsWith('/docker-entrypoint-initdb.d'),
+    );
+    const init = initdb ? readFileSync(hostFile(initdb[1]), 'utf8') : '';
+    if (!/CREATE ROLE[^\n]*REPLICATION/i.test(init) || !init.includes('POSTGRES_REPLICATION_PASSWORD'))
+      problems.push(`${primaryName}: its first start makes no replication role (docker-entrypoint-initdb.d)`);
+
+    for (const [name, service] of servers) {
+      if (flag(service, 'ssl') !== 'on') problems.push(`${name}: runs without ssl=on`);
+      if (flag(service, 'hba_file') !== flag(primary, 'hba_file'))
+        problems.push(`${name}: another pg_hba.conf`);
+    }
+    const names = servers.map(([name]) => name).sort();
+    for (const { name, env: serviceEnv } of nodeServices()) {
+      const url = serviceEnv.DATABASE_URL;
+      if (url === undefined) continue;
+      const hosts = urlsIn(url);
+      if (hosts.map((one) => one.hostname).join() !== [primaryName, standbyName].join())
+        problems.push(
+          `${name}: DATABASE_URL names ${hosts.map((one) => one.hostname).join(',')}, not ${names.join(',')} (the primary first)`,
+        );
+      if (hosts[0]?.searchParams.get('target_session_attrs') !== 'read-write')
+        problems.push(`${name}: DATABASE_URL without target_session_attrs=read-write`);
     }
     expect(problems).toEqual([]);
   });
