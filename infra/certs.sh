@@ -8,7 +8,8 @@
 # the name devices connect to), CERT_DAYS (825).
 #
 # Files: ca.crt (TELECARE_TLS_CA of every service), ca.key (keep it off the servers once done),
-# and <server>.crt, <server>.key for nats, mosquitto, redis and postgres. Each key is readable by
+# and <server>.crt, <server>.key for nats, mosquitto, redis (its servers and Sentinels) and
+# postgres (its primary and standby). Each key is readable by
 # its server alone: owned by the user the server's image runs it as (PostgreSQL and Redis 999,
 # Mosquitto 1883, NATS root), mode 0600 (PostgreSQL refuses a key others can read). Run as root
 # for the ownership; otherwise the script says what to chown. An existing CA is kept, so servers'
@@ -32,12 +33,14 @@ fi
 
 # server, the user its image runs it as, the names the services reach it by (compose.yaml), its
 # usages: a NATS node is also the TLS client of the routes it opens to the others, which take a
-# route only from a certificate with clientAuth (nats/nats-*.conf, cluster tls).
+# route only from a certificate with clientAuth (nats/nats-*.conf, cluster tls); a Redis replica and
+# the Sentinels are the TLS clients of the servers they copy and watch (one certificate for the
+# five, naming each: any of them may be given out by the Sentinels).
 servers=(
   "nats 0 DNS:telecare-nats-1,DNS:telecare-nats-2,DNS:telecare-nats-3 serverAuth,clientAuth"
   "mosquitto 1883 DNS:mosquitto serverAuth"
-  "redis 999 DNS:redis serverAuth"
-  "postgres 999 DNS:postgres serverAuth"
+  "redis 999 DNS:redis-1,DNS:redis-2,DNS:redis-sentinel-1,DNS:redis-sentinel-2,DNS:redis-sentinel-3 serverAuth,clientAuth"
+  "postgres 999 DNS:postgres-1,DNS:postgres-2 serverAuth"
 )
 
 unowned=()

@@ -238,7 +238,10 @@ function serverTlsFiles(name: string, service: ComposeService): [string | undefi
     const { settings } = mosquittoOf(service);
     return [settings.get('certfile'), settings.get('keyfile')];
   }
-  if (image.startsWith('redis')) return [flag(service, 'tls-cert-file'), flag(service, 'tls-key-file')];
+  if (image.startsWith('redis')) {
+    const settings = redisSettingsOf(service);
+    return [redisSetting(settings, 'tls-cert-file'), redisSetting(settings, 'tls-key-file')];
+  }
   if (image.startsWith('postgres')) return [flag(service, 'ssl_cert_file'), flag(service, 'ssl_key_file')];
   throw new Error(`${name}: not a server this test knows (${image})`);
 }
@@ -381,7 +384,9 @@ describe('infra/compose.yaml', () => {
             if (!nodeServiceOf(target) || !ports.some(([, v]) => Number(v) === port))
               problems.push(`${where}: not a service's HTTP port`);
           } else if (url.protocol === 'postgresql:' || url.protocol === 'postgres:') {
-            const server = environmentOf(target);
+            // A standby's logins and databases are its primary's: a copy of it.
+            const standbyOf = environmentOf(target).POSTGRES_STANDBY_OF?.split(':')[0];
+            const server = environmentOf(standbyOf ? serviceNamed(standbyOf) : target);
             if (url.searchParams.get('sslmode') !== 'verify-full')
               problems.push(`${where}: not sslmode=verify-full`);
             if (flag(target, 'ssl') !== 'on') problems.push(`${where}: the server runs without ssl=on`);
@@ -392,9 +397,10 @@ describe('infra/compose.yaml', () => {
             if (url.pathname.slice(1) !== server.POSTGRES_DB) problems.push(`${where}: not its POSTGRES_DB`);
           } else if (url.protocol === 'redis:' || url.protocol === 'rediss:') {
             if (url.protocol !== 'rediss:') problems.push(`${where}: not TLS`);
-            if (Number(flag(target, 'tls-port')) !== port || flag(target, 'port') !== '0')
-              problems.push(`${where}: the server takes TLS only on ${flag(target, 'tls-port')}`);
-            if ((flag(target, 'requirepass') ?? '') !== password)
+            const settings = redisSettingsOf(target);
+            if (Number(redisSetting(settings, 'tls-port')) !== port || redisSetting(settings, 'port') !== '0')
+              problems.push(`${where}: the server takes TLS only on ${redisSetting(settings, 'tls-port')}`);
+            if ((redisSetting(settings, 'requirepass') ?? '') !== password)
               problems.push(`${where}: not the server's requirepass`);
           } else if (url.protocol.startsWith('mqtt') || url.protocol.startsWith('ws')) {
             const tls = url.protocol === 'mqtts:' || url.protocol === 'wss:';
@@ -678,7 +684,8 @@ describe('infra/compose.yaml', () => {
           .map((line) => line.trim().split(/\s+/))
           .filter((line) => line[0] && !line[0].startsWith('#'))
       : [];
-    if (!rules.some((rule) => rule[0] === 'hostssl' && rule[1] === 'replication'))
+    const replicator = env.POSTGRES_REPLICATION_USER;
+    if (!rules.some((rule) => rule[0] === 'hostssl' && rule[1] === 'replication' && rule[2] === replicator))
       problems.push(`${primaryName}: its pg_hba.conf lets no replication in over TLS (hostssl replication)`);
     if (rules.some((rule) => rule[0]?.startsWith('host') && rule[0] !== 'hostssl'))
       problems.push(`${primaryName}: its pg_hba.conf lets a connection in without TLS`);
