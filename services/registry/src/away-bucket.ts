@@ -179,15 +179,18 @@ export class AwayPublisher {
       const entry = await this.#store.awayEntry(residentId, this.#clock());
       try {
         if (entry.periods.length > 0) {
-          await kv.put(residentId, JSON.stringify(entry), { previousSeq: current?.revision ?? 0 });
-          this.#puts.inc({ outcome: 'written' });
+          const value = JSON.stringify(entry);
+          await kv.put(residentId, value, { previousSeq: current?.revision ?? 0 });
+          // Counted as the device map's: the same entry written again only moves the revision on.
+          const same = current?.operation === 'PUT' && current.string() === value;
+          this.#puts.inc({ outcome: same ? 'rewritten' : 'written' });
           return 'written';
         }
         // A key never written has no revision a delete can be made at (the client sends none for
         // 0, which would delete unconditionally), and nothing to delete.
         if (current === null) return 'absent';
         await kv.delete(residentId, { previousSeq: current.revision });
-        this.#puts.inc({ outcome: 'deleted' });
+        this.#puts.inc({ outcome: current.operation === 'PUT' ? 'deleted' : 'rewritten' });
         return 'deleted';
       } catch (err) {
         if (!isRevisionConflict(err) || attempt >= CAS_ATTEMPTS) throw err;

@@ -127,7 +127,7 @@ async function wireRegistry(service: ServiceContext<RegistryConfig>): Promise<ob
   });
   const awayPuts = new Counter({
     name: 'registry_away_puts_total',
-    help: 'Away periods (NATS KV resident-away) writes by outcome: written, deleted, failed, full (refused by the full bucket)',
+    help: 'Away periods (NATS KV resident-away) writes by outcome: written, rewritten (the entry the bucket held written again, or a deleted key deleted again, to move its revision on), deleted, failed, full (refused by the full bucket)',
     labelNames: ['outcome'] as const,
     registers: [metrics],
   });
