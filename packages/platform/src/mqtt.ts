@@ -1,6 +1,6 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from './logger.ts';
-import type { TlsCa } from './tls.ts';
+import { plaintextHosts, type TlsCa, warnPlaintext } from './tls.ts';
 
 export type { IPublishPacket, MqttClient };
 
@@ -28,14 +28,22 @@ export async function connectMqtt(
      */
     handleMessage?: MqttMessageHandler;
     tls?: TlsCa | undefined;
+    /** The setting `url` comes from, for the warning of a plaintext connection (`MQTT_URL` unless said). */
+    setting?: string;
   } & Pick<
     IClientOptions,
     'clean' | 'will' | 'username' | 'password' | 'properties' | 'customHandleAcks' | 'queueQoSZero'
   >,
 ): Promise<MqttClient> {
-  const { url, logger, handleMessage, tls, ...rest } = options;
+  const { url, logger, handleMessage, tls, setting, ...rest } = options;
   const log = logger.child({ component: 'mqtt' });
   const secure = ['mqtts:', 'wss:'].includes(new URL(url).protocol);
+  warnPlaintext(
+    log,
+    setting ?? 'MQTT_URL',
+    plaintextHosts([url], () => secure),
+    'mqtts:// verified against TELECARE_TLS_CA',
+  );
   const client = mqtt.connect(url, {
     protocolVersion: 5,
     reconnectPeriod: 1_000,

@@ -15,7 +15,7 @@ import { connect, headers, type NatsConnection, errors as natsErrors } from '@na
 import { type DeadLetter, type Names, newId, type RejectReason } from '@telecare/contracts';
 import { PoisonMessageError, StreamReplicasError, StreamStorageError } from './errors.ts';
 import type { Logger } from './logger.ts';
-import type { TlsCa } from './tls.ts';
+import { plaintextHosts, type TlsCa, warnPlaintext } from './tls.ts';
 
 export type { JetStreamClient, JetStreamManager, NatsConnection };
 
@@ -46,6 +46,12 @@ export async function connectNats(options: {
   const address = servers.find(natsTlsAddress);
   if (address)
     throw new Error(`NATS_URL ${address}: a tls: server is named by its DNS name, not an IP address`);
+  warnPlaintext(
+    log,
+    'NATS_URL',
+    plaintextHosts(servers, (url) => url.protocol === 'tls:'),
+    'tls:// servers, verified against TELECARE_TLS_CA',
+  );
   const nc = await connect({
     servers,
     ...(secure ? { tls: options.tls ? { ca: options.tls.pem } : {} } : {}),

@@ -5,7 +5,7 @@ import { type PostgresRefusal, postgresRefusal } from './errors.ts';
 import { isDependencyDown } from './http-errors.ts';
 import type { Logger } from './logger.ts';
 import { type PostgresHost, type PostgresTarget, parsePostgresUrl } from './postgres-url.ts';
-import type { TlsCa } from './tls.ts';
+import { plaintextHosts, type TlsCa, warnPlaintext } from './tls.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -268,6 +268,15 @@ export function createPool(options: {
 }): pg.Pool {
   const log = options.logger.child({ component: 'postgres' });
   const target = parsePostgresUrl(options.url, { caFile: options.tls?.file });
+  warnPlaintext(
+    log,
+    'DATABASE_URL',
+    plaintextHosts(
+      target.hosts.map(({ url }) => url),
+      (url) => url.searchParams.get('sslmode') === 'verify-full',
+    ),
+    'sslmode=verify-full, verified against TELECARE_TLS_CA',
+  );
   const readWrite = target.targetSessionAttrs === 'read-write';
   // One host with nothing to check is taken as node-postgres takes it; `hostsClient` otherwise.
   const plain = target.hosts.length === 1 && !readWrite;

@@ -2,7 +2,7 @@ import { type ChainableCommander, type Command, Redis, type RedisOptions } from 
 import type { RedisSentinel } from './config.ts';
 import { TransientError } from './errors.ts';
 import type { Logger } from './logger.ts';
-import type { TlsCa } from './tls.ts';
+import { isLoopback, plaintextHosts, type TlsCa, warnPlaintext } from './tls.ts';
 import { TimeoutError, within } from './work.ts';
 
 export type { ChainableCommander, Redis };
@@ -70,6 +70,19 @@ export async function createRedis(options: {
 }): Promise<Redis> {
   const log = options.logger.child({ component: 'redis' });
   const tls = tlsOptions(options.url, options.tls);
+  // With Sentinel the Sentinels are reached first, and say where the data goes: TLS to both or neither.
+  warnPlaintext(
+    log,
+    options.sentinel ? 'REDIS_SENTINELS' : 'REDIS_URL',
+    tls
+      ? []
+      : options.sentinel
+        ? options.sentinel.sentinels
+            .filter(({ host }) => !isLoopback(host))
+            .map(({ host, port }) => `${host}:${port}`)
+        : plaintextHosts([options.url], () => false),
+    'rediss:// (Redis and its Sentinels), verified against TELECARE_TLS_CA',
+  );
   /** The last error of the connection: a failed start says it, not ioredis's "Connection is closed". */
   let lastError: Error | undefined;
   const followed = { at: Number.NEGATIVE_INFINITY };

@@ -66,3 +66,47 @@ export const tlsCaFile = z
       return z.NEVER;
     }
   });
+
+const warned = new Set<string>();
+
+/** Names that reach this machine alone: a plaintext connection to them crosses no network. */
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i;
+
+/** Whether a host (as a URL names it) is this machine. */
+export const isLoopback = (host: string): boolean => LOOPBACK.test(host.trim());
+
+/**
+ * The hosts beyond this machine a setting reaches without TLS: for the "NOT ENCRYPTED" warning a
+ * service logs once as it connects (`warnPlaintext`). Loopback, as in development and the tests,
+ * is never named; nor is anything that cannot be read (the configuration refuses it already).
+ */
+export function plaintextHosts(urls: readonly string[], secure: (url: URL) => boolean): string[] {
+  const hosts: string[] = [];
+  for (const one of urls) {
+    const url = URL.parse(one.trim());
+    if (!url || secure(url) || url.hostname === '' || isLoopback(url.hostname)) continue;
+    hosts.push(url.host);
+  }
+  return hosts;
+}
+
+/**
+ * Logs once, as a warning, that a setting reaches servers beyond this machine in plaintext:
+ * resident data (events, alerts, cases, device secrets) would cross the network readable by anyone
+ * on the path. Said, not refused: a private network may be trusted on purpose.
+ */
+export function warnPlaintext(
+  logger: { warn: (fields: object, message: string) => void },
+  setting: string,
+  hosts: readonly string[],
+  needs: string,
+): void {
+  const said = `${setting} ${hosts.join(',')}`;
+  // Once a process: a service with several pools (or clients) of one setting says it once.
+  if (hosts.length === 0 || warned.has(said)) return;
+  warned.add(said);
+  logger.warn(
+    { setting, hosts, needs },
+    `NOT ENCRYPTED: ${setting} reaches ${hosts.join(', ')} without TLS; production needs ${needs}: resident data crosses the network readable by anyone on the path`,
+  );
+}

@@ -153,6 +153,7 @@ export class DynsecAuthority implements CredentialAuthority {
       clientId: options.clientId,
       logger,
       tls: options.tls,
+      setting: 'MQTT_ADMIN_URL',
       username,
       password,
       clean: true,
