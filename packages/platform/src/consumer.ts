@@ -681,6 +681,8 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
     let found = false;
     let missedInARow = 0;
     let unavailableInARow = 0;
+    /** "Not found" answers since the last 503 (JetStream loading what it holds: see below). */
+    let notFoundInARow = 0;
     while (!stopping) {
       try {
         if (!inbox.connected) {
@@ -707,6 +709,7 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         missedInARow = 0;
         if (unavailableInARow > 0) log.info({ tries: unavailableInARow }, 'JetStream available again');
         unavailableInARow = 0;
+        notFoundInARow = 0;
       } catch (err) {
         if (stopping) break;
         if (err instanceof HeartbeatsMissedError) {
@@ -750,20 +753,22 @@ export function startConsumerLoop<T>(options: ConsumerLoopOptions<T>): ConsumerL
         // account's JetStream enabled again): its first answers can say "not found" for a moment.
         // Asked again at the same short waits, a few times, before the consumer counts as lost (and
         // is made again): the pause after other failures held the first alarm after it a second.
+        // Counted from the last 503, however long the outage before it lasted.
         const restoring =
           unavailableInARow > 0 &&
-          unavailableInARow < RESTORING_TRIES &&
+          notFoundInARow < RESTORING_TRIES &&
           (isConsumerNotFound(err) || isStreamNotFound(err));
         if (options.unavailableRetry && restoring) {
-          unavailableInARow++;
+          notFoundInARow++;
           log.debug(
             { err: (err as Error).message },
             'not found just after JetStream came back; asking again',
           );
-          await pause.wait(backoffDelay(options.unavailableRetry, unavailableInARow));
+          await pause.wait(backoffDelay(options.unavailableRetry, notFoundInARow));
           continue;
         }
         if (options.unavailableRetry && isUnavailable(err)) {
+          notFoundInARow = 0;
           // Nothing is wrong with the pull: JetStream is not serving for the moment. Asked again
           // soon, and less often the longer it lasts (the consumer is looked up first: that is
           // answered 503 too while it lasts, and says whether the consumer survived it).
@@ -860,9 +865,9 @@ export async function ensureDurableConsumer(
 const MIN_HEARTBEAT_MS = 100;
 
 /**
- * How many answers in a row, counting the 503s before them, may say a consumer or stream is not
- * found just after JetStream came back before it counts as lost: at an alarm lane's waits (10 ms
- * doubling to 250 ms) about a second and a half.
+ * How many answers in a row after a 503 may say a consumer or stream is not found (JetStream back
+ * and still loading them) before it counts as lost: at an alarm lane's waits (10 ms doubling to
+ * 250 ms) about a second and a half, whatever the outage's length before.
  */
 const RESTORING_TRIES = 10;
 
