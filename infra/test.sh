@@ -8,6 +8,18 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$ROOT/infra/servers.sh" up
 CHROMIUM_PATH=$(bash "$ROOT/infra/chromium.sh")
 export CHROMIUM_PATH
+# The TLS tests make throwaway certificates with the openssl command (testkit, infra/certs.sh).
+if ! command -v openssl >/dev/null 2>&1; then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "[test] apt-get install -y openssl" >&2
+    apt=(apt-get -o DPkg::Lock::Timeout=600)
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" update -qq >&2
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq openssl >&2
+  else
+    echo "[test] error: the openssl command is missing; install it with:  sudo apt-get install -y openssl" >&2
+    exit 1
+  fi
+fi
 cd "$ROOT"
 # The property tests generate the same cases on every run of one commit (its id is the seed), so a
 # failure met once is met again there; PROPERTY_SEED=random (or a number) to explore further.
