@@ -168,6 +168,14 @@ describe('routes over mutual TLS with a route login', () => {
       await jsm.streams.add({ name: stream, subjects: [`${stream}.>`], num_replicas: 3 });
       const js = jsm.jetstream();
       for (let i = 0; i < 3; i++) await js.publish(`${stream}.alarm`, `alarm ${i}`);
+      // Both copies catch up with the leader (under load one may still be a message behind).
+      const current = async () =>
+        (await jsm.streams.info(stream)).cluster?.replicas?.filter((replica) => replica.current).length;
+      await waitFor(async () => (await current()) === 2, {
+        what: 'both replicas to be current',
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
       const info = await jsm.streams.info(stream);
       expect(info.cluster?.replicas?.filter((replica) => replica.current)).toHaveLength(2);
 
